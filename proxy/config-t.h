@@ -1,0 +1,55 @@
+/* proxy/config-t.h: the configuration snapshot (immutable once loaded) */
+#ifndef SLUICE_CONFIG_T_H
+#define SLUICE_CONFIG_T_H
+
+#include <netinet/in.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "smtp_data.h"
+
+struct cfg_addr {
+	char *spec;                 /* owned: as written */
+	struct sockaddr_storage ss; /* AF_INET, AF_INET6 or AF_UNIX */
+	socklen_t len;
+};
+
+enum log_target { LOG_TO_STDERR = 0, LOG_TO_SYSLOG, LOG_TARGET_COUNT };
+
+struct config {
+	atomic_int refs;
+	char *path;             /* owned */
+	char hash[17];          /* FNV-1a of the file text, for decision records */
+	char *hostname;         /* owned */
+	char *banner;           /* owned: text after "220 hostname " */
+	int workers;            /* resolved: "auto" = number of cores */
+	struct cfg_addr *listen;/* owned array */
+	size_t nlisten;
+	struct cfg_addr backend;
+	bool xclient;
+	char *decision_log;     /* owned; NULL = none */
+	enum log_target log_to;
+	int log_level;          /* syslog priority: LOG_ERR .. LOG_DEBUG */
+	char *pid_file;         /* owned; NULL = none */
+	/* timeouts, milliseconds */
+	unsigned t_connect;     /* backend connect + banner */
+	unsigned t_command;     /* backend reply to one command */
+	unsigned t_data;        /* client inactivity inside DATA */
+	unsigned t_idle;        /* client inactivity between commands */
+	unsigned t_session;     /* whole session */
+	unsigned t_shutdown;    /* SIGTERM drain deadline */
+	/* limits */
+	unsigned max_sessions;
+	unsigned max_per_ip;
+	unsigned line_length;   /* command line, CRLF included */
+	unsigned reply_length;  /* whole backend reply */
+	unsigned max_rcpt;      /* per message */
+	unsigned max_errors;    /* protocol errors before 421 */
+	unsigned max_inflight;  /* pipelined commands in flight */
+	uint64_t message_size;  /* bytes; announced as SIZE */
+	enum data_bare bare;    /* bare LF / CR inside DATA */
+};
+
+#endif

@@ -1,0 +1,593 @@
+/* proxy/config.c: configuration snapshots: statements -> struct config */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stddef.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/un.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "conf.h"
+#include "config.h"
+#include "util.h"
+
+static pthread_mutex_t cfg_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct config *cfg_current; /* the one mutable global: see STYLE */
+
+struct loadctx {
+	FILE *errs;
+	int nerr;
+};
+
+/* cfg_err - report one problem at a statement word */
+static void
+cfg_err(struct loadctx *lc, const struct conf_stmt *s, int word, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(lc->errs, "%s:%d:%d: ", s->file, s->line,
+	    word < s->argc ? s->argcol[word] : s->col);
+	va_start(ap, fmt);
+	vfprintf(lc->errs, fmt, ap);
+	va_end(ap);
+	fputc('\n', lc->errs);
+	lc->nerr++;
+}
+
+/* cfg_parse_duration - see config.h */
+int
+cfg_parse_duration(const char *s, unsigned *ms)
+{
+	char *end;
+	unsigned long long v, mult = 1000;
+
+	errno = 0;
+	if (*s < '0' || *s > '9')
+		return -1;
+	v = strtoull(s, &end, 10);
+	if (errno != 0)
+		return -1;
+	if (strcmp(end, "ms") == 0)
+		mult = 1;
+	else if (strcmp(end, "") == 0 || strcmp(end, "s") == 0)
+		mult = 1000;
+	else if (strcmp(end, "m") == 0)
+		mult = 60000;
+	else if (strcmp(end, "h") == 0)
+		mult = 3600000;
+	else
+		return -1;
+	if (v > 86400000ULL / mult * 7)
+		return -1; /* a week at most */
+	*ms = (unsigned)(v * mult);
+	return 0;
+}
+
+/* cfg_parse_size - see config.h */
+int
+cfg_parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v, mult = 1;
+
+	errno = 0;
+	if (*s < '0' || *s > '9')
+		return -1;
+	v = strtoull(s, &end, 10);
+	if (errno != 0)
+		return -1;
+	if (*end == 'k' || *end == 'K')
+		mult = 1024;
+	else if (*end == 'm' || *end == 'M')
+		mult = 1024 * 1024;
+	else if (*end == 'g' || *end == 'G')
+		mult = 1024ULL * 1024 * 1024;
+	else if (*end != '\0')
+		return -1;
+	if (*end != '\0' && end[1] != '\0')
+		return -1;
+	if (v > (1ULL << 40) / mult)
+		return -1;
+	*out = v * mult;
+	return 0;
+}
+
+/* cfg_parse_addr - see config.h */
+int
+cfg_parse_addr(const char *spec, struct cfg_addr *out, const char **why)
+{
+	char host[256];
+	const char *colon, *port;
+	char *end;
+	unsigned long pn;
+
+	memset(&out->ss, 0, sizeof(out->ss));
+	if (strncmp(spec, "unix:", 5) == 0) {
+		struct sockaddr_un *sun = (struct sockaddr_un *)&out->ss;
+
+		if (spec[5] != '/' || strlen(spec + 5) >= sizeof(sun->sun_path)) {
+			*why = "unix: needs an absolute path shorter than 108 bytes";
+			return -1;
+		}
+		sun->sun_family = AF_UNIX;
+		strcpy(sun->sun_path, spec + 5);
+		out->len = sizeof(*sun);
+		return 0;
+	}
+	if (spec[0] == '[') {
+		const char *rb = strchr(spec, ']');
+
+		if (rb == NULL || rb[1] != ':' || (size_t)(rb - spec - 1) >= sizeof(host)) {
+			*why = "expected [IPv6]:port";
+			return -1;
+		}
+		memcpy(host, spec + 1, (size_t)(rb - spec - 1));
+		host[rb - spec - 1] = '\0';
+		port = rb + 2;
+	} else {
+		colon = strrchr(spec, ':');
+		if (colon == NULL || (size_t)(colon - spec) >= sizeof(host)) {
+			*why = "expected address:port";
+			return -1;
+		}
+		memcpy(host, spec, (size_t)(colon - spec));
+		host[colon - spec] = '\0';
+		port = colon + 1;
+	}
+	errno = 0;
+	pn = strtoul(port, &end, 10);
+	if (*port == '\0' || *end != '\0' || errno != 0 || pn == 0 || pn > 65535) {
+		*why = "port must be 1..65535";
+		return -1;
+	}
+	if (strcmp(host, "*") == 0 || strcmp(host, "0.0.0.0") == 0 || host[0] == '\0') {
+		struct sockaddr_in *sin = (struct sockaddr_in *)&out->ss;
+
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons((uint16_t)pn);
+		sin->sin_addr.s_addr = htonl(INADDR_ANY);
+		out->len = sizeof(*sin);
+		return 0;
+	}
+	if (strchr(host, ':') != NULL) {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&out->ss;
+
+		if (inet_pton(AF_INET6, host, &sin6->sin6_addr) != 1) {
+			*why = "not a numeric IPv6 address";
+			return -1;
+		}
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons((uint16_t)pn);
+		out->len = sizeof(*sin6);
+		return 0;
+	}
+	{
+		struct sockaddr_in *sin = (struct sockaddr_in *)&out->ss;
+
+		if (inet_pton(AF_INET, host, &sin->sin_addr) != 1) {
+			*why = "not a numeric IPv4 address (host names are not resolved here)";
+			return -1;
+		}
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons((uint16_t)pn);
+		out->len = sizeof(*sin);
+	}
+	return 0;
+}
+
+/* want_args - check the word count of a statement */
+static bool
+want_args(struct loadctx *lc, const struct conf_stmt *s, int min, int max)
+{
+	if (s->child != NULL) {
+		cfg_err(lc, s, 0, "'%s' takes no block", s->argv[0]);
+		return false;
+	}
+	if (s->argc - 1 < min || s->argc - 1 > max) {
+		if (min == max)
+			cfg_err(lc, s, 0, "'%s' takes %d argument%s", s->argv[0], min, min == 1 ? "" : "s");
+		else
+			cfg_err(lc, s, 0, "'%s' takes %d to %d arguments", s->argv[0], min, max);
+		return false;
+	}
+	return true;
+}
+
+/* parse_bool - on/off, yes/no, true/false */
+static bool
+parse_bool(struct loadctx *lc, const struct conf_stmt *s, int w, bool *out)
+{
+	const char *v = s->argv[w];
+
+	if (!strcmp(v, "on") || !strcmp(v, "yes") || !strcmp(v, "true"))
+		*out = true;
+	else if (!strcmp(v, "off") || !strcmp(v, "no") || !strcmp(v, "false"))
+		*out = false;
+	else {
+		cfg_err(lc, s, w, "expected on or off, not '%s'", v);
+		return false;
+	}
+	return true;
+}
+
+/* parse_uint - decimal within [lo, hi] */
+static bool
+parse_uint(struct loadctx *lc, const struct conf_stmt *s, int w, unsigned lo, unsigned hi, unsigned *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s->argv[w], &end, 10);
+	if (s->argv[w][0] < '0' || s->argv[w][0] > '9' || *end != '\0' || errno != 0 || v < lo || v > hi) {
+		cfg_err(lc, s, w, "expected a number from %u to %u, not '%s'", lo, hi, s->argv[w]);
+		return false;
+	}
+	*out = (unsigned)v;
+	return true;
+}
+
+/* set_str - replace an owned string */
+static void
+set_str(char **dst, const char *v)
+{
+	free(*dst);
+	*dst = xstrdup(v);
+}
+
+/* hostname_ok - a plausible FQDN for the banner and EHLO */
+static bool
+hostname_ok(const char *h)
+{
+	size_t n = strlen(h);
+
+	if (n == 0 || n > 253)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = h[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		        c == '-' || c == '.'))
+			return false;
+	}
+	return true;
+}
+
+/* apply_timeout - "timeout NAME DURATION" */
+static void
+apply_timeout(struct loadctx *lc, struct config *c, const struct conf_stmt *s)
+{
+	static const struct {
+		const char *name;
+		size_t off;
+	} names[] = {
+		{ "connect", offsetof(struct config, t_connect) },
+		{ "command", offsetof(struct config, t_command) },
+		{ "data", offsetof(struct config, t_data) },
+		{ "idle", offsetof(struct config, t_idle) },
+		{ "session", offsetof(struct config, t_session) },
+		{ "shutdown", offsetof(struct config, t_shutdown) },
+	};
+	unsigned ms;
+
+	if (!want_args(lc, s, 2, 2))
+		return;
+	for (size_t i = 0; i < nitems(names); i++) {
+		if (strcmp(s->argv[1], names[i].name) != 0)
+			continue;
+		if (cfg_parse_duration(s->argv[2], &ms) < 0 || ms < 100)
+			cfg_err(lc, s, 2, "bad duration '%s' (examples: 30s, 5m, 1h; at least 100ms)", s->argv[2]);
+		else
+			*(unsigned *)((char *)c + names[i].off) = ms;
+		return;
+	}
+	cfg_err(lc, s, 1, "unknown timeout '%s' (connect, command, data, idle, session, shutdown)", s->argv[1]);
+}
+
+/* apply_limit - "limit NAME VALUE" */
+static void
+apply_limit(struct loadctx *lc, struct config *c, const struct conf_stmt *s)
+{
+	static const struct {
+		const char *name;
+		size_t off;
+		unsigned lo, hi;
+	} names[] = {
+		{ "sessions", offsetof(struct config, max_sessions), 1, 1000000 },
+		{ "sessions_per_ip", offsetof(struct config, max_per_ip), 1, 1000000 },
+		{ "line_length", offsetof(struct config, line_length), 512, 65536 },
+		{ "reply_length", offsetof(struct config, reply_length), 512, 1048576 },
+		{ "recipients", offsetof(struct config, max_rcpt), 1, 100000 },
+		{ "errors", offsetof(struct config, max_errors), 1, 1000 },
+		{ "pipeline", offsetof(struct config, max_inflight), 1, 10000 },
+	};
+
+	if (!want_args(lc, s, 2, 2))
+		return;
+	if (strcmp(s->argv[1], "message_size") == 0) {
+		if (cfg_parse_size(s->argv[2], &c->message_size) < 0 || c->message_size < 1024)
+			cfg_err(lc, s, 2, "bad size '%s' (examples: 10M, 51200000; at least 1k)", s->argv[2]);
+		return;
+	}
+	for (size_t i = 0; i < nitems(names); i++) {
+		if (strcmp(s->argv[1], names[i].name) != 0)
+			continue;
+		parse_uint(lc, s, 2, names[i].lo, names[i].hi, (unsigned *)((char *)c + names[i].off));
+		return;
+	}
+	cfg_err(lc, s, 1,
+	    "unknown limit '%s' (sessions, sessions_per_ip, line_length, reply_length, "
+	    "recipients, errors, pipeline, message_size)",
+	    s->argv[1]);
+}
+
+/* apply_stmt - one top-level statement */
+static void
+apply_stmt(struct loadctx *lc, struct config *c, const struct conf_stmt *s)
+{
+	const char *k = s->argv[0];
+	const char *why = NULL;
+
+	if (s->argc == 0)
+		return;
+	if (!strcmp(k, "hostname")) {
+		if (want_args(lc, s, 1, 1)) {
+			if (!hostname_ok(s->argv[1]))
+				cfg_err(lc, s, 1, "'%s' is not a valid host name", s->argv[1]);
+			else
+				set_str(&c->hostname, s->argv[1]);
+		}
+	} else if (!strcmp(k, "banner")) {
+		if (want_args(lc, s, 1, 1)) {
+			if (strpbrk(s->argv[1], "\r\n") != NULL)
+				cfg_err(lc, s, 1, "banner text must be one line");
+			else
+				set_str(&c->banner, s->argv[1]);
+		}
+	} else if (!strcmp(k, "workers")) {
+		unsigned n;
+
+		if (want_args(lc, s, 1, 1)) {
+			if (!strcmp(s->argv[1], "auto"))
+				c->workers = 0;
+			else if (parse_uint(lc, s, 1, 1, 256, &n))
+				c->workers = (int)n;
+		}
+	} else if (!strcmp(k, "listen")) {
+		if (want_args(lc, s, 1, 1)) {
+			struct cfg_addr a;
+
+			memset(&a, 0, sizeof(a));
+			if (cfg_parse_addr(s->argv[1], &a, &why) < 0) {
+				cfg_err(lc, s, 1, "bad listen address '%s': %s", s->argv[1], why);
+			} else {
+				struct cfg_addr *nl = realloc(c->listen, sizeof(*nl) * (c->nlisten + 1));
+
+				if (nl == NULL)
+					abort();
+				c->listen = nl;
+				a.spec = xstrdup(s->argv[1]);
+				c->listen[c->nlisten++] = a;
+			}
+		}
+	} else if (!strcmp(k, "backend")) {
+		if (want_args(lc, s, 1, 1)) {
+			if (cfg_parse_addr(s->argv[1], &c->backend, &why) < 0)
+				cfg_err(lc, s, 1, "bad backend address '%s': %s", s->argv[1], why);
+			else
+				set_str(&c->backend.spec, s->argv[1]);
+		}
+	} else if (!strcmp(k, "xclient")) {
+		if (want_args(lc, s, 1, 1))
+			parse_bool(lc, s, 1, &c->xclient);
+	} else if (!strcmp(k, "decision_log")) {
+		if (want_args(lc, s, 1, 1)) {
+			free(c->decision_log);
+			c->decision_log = strcmp(s->argv[1], "off") ? xstrdup(s->argv[1]) : NULL;
+		}
+	} else if (!strcmp(k, "pid_file")) {
+		if (want_args(lc, s, 1, 1))
+			set_str(&c->pid_file, s->argv[1]);
+	} else if (!strcmp(k, "log")) {
+		if (want_args(lc, s, 1, 1)) {
+			if (!strcmp(s->argv[1], "stderr"))
+				c->log_to = LOG_TO_STDERR;
+			else if (!strcmp(s->argv[1], "syslog"))
+				c->log_to = LOG_TO_SYSLOG;
+			else
+				cfg_err(lc, s, 1, "log goes to stderr or syslog, not '%s'", s->argv[1]);
+		}
+	} else if (!strcmp(k, "log_level")) {
+		static const struct {
+			const char *n;
+			int v;
+		} lv[] = { { "error", LOG_ERR }, { "warning", LOG_WARNING }, { "notice", LOG_NOTICE },
+			{ "info", LOG_INFO }, { "debug", LOG_DEBUG } };
+		size_t i;
+
+		if (want_args(lc, s, 1, 1)) {
+			for (i = 0; i < nitems(lv); i++)
+				if (!strcmp(s->argv[1], lv[i].n))
+					break;
+			if (i == nitems(lv))
+				cfg_err(lc, s, 1, "log_level is error, warning, notice, info or debug");
+			else
+				c->log_level = lv[i].v;
+		}
+	} else if (!strcmp(k, "timeout")) {
+		apply_timeout(lc, c, s);
+	} else if (!strcmp(k, "limit")) {
+		apply_limit(lc, c, s);
+	} else if (!strcmp(k, "bare_lf")) {
+		if (want_args(lc, s, 1, 1)) {
+			if (!strcmp(s->argv[1], "reject"))
+				c->bare = DATA_BARE_REJECT;
+			else if (!strcmp(s->argv[1], "normalise") || !strcmp(s->argv[1], "normalize"))
+				c->bare = DATA_BARE_NORMALISE;
+			else
+				cfg_err(lc, s, 1, "bare_lf is reject or normalise, not '%s'", s->argv[1]);
+		}
+	} else {
+		cfg_err(lc, s, 0, "unknown statement '%s'", k);
+	}
+}
+
+/* cfg_free - free a snapshot */
+static void
+cfg_free(struct config *c)
+{
+	if (c == NULL)
+		return;
+	for (size_t i = 0; i < c->nlisten; i++)
+		free(c->listen[i].spec);
+	free(c->listen);
+	free(c->backend.spec);
+	free(c->path);
+	free(c->hostname);
+	free(c->banner);
+	free(c->decision_log);
+	free(c->pid_file);
+	free(c);
+}
+
+/* cfg_defaults - what an unconfigured sluice does */
+static void
+cfg_defaults(struct config *c)
+{
+	char host[256];
+
+	if (gethostname(host, sizeof(host)) != 0 || !hostname_ok(host))
+		strcpy(host, "localhost");
+	host[sizeof(host) - 1] = '\0';
+	c->hostname = xstrdup(host);
+	c->banner = xstrdup("ESMTP");
+	c->workers = 0;
+	c->xclient = true;
+	c->log_to = LOG_TO_STDERR;
+	c->log_level = LOG_INFO;
+	c->t_connect = 10000;
+	c->t_command = 300000;
+	c->t_data = 300000;
+	c->t_idle = 300000;
+	c->t_session = 3600000;
+	c->t_shutdown = 30000;
+	c->max_sessions = 10000;
+	c->max_per_ip = 50;
+	c->line_length = 2048;
+	c->reply_length = 8192;
+	c->max_rcpt = 1000;
+	c->max_errors = 10;
+	c->max_inflight = 100;
+	c->message_size = 25 * 1024 * 1024;
+	c->bare = DATA_BARE_REJECT;
+}
+
+/* fnv1a - a short, stable fingerprint of the configuration text */
+static void
+cfg_hash_file(struct config *c, const char *path)
+{
+	FILE *fp = fopen(path, "r");
+	uint64_t h = 1469598103934665603ULL;
+	int ch;
+
+	if (fp != NULL) {
+		while ((ch = getc(fp)) != EOF) {
+			h ^= (unsigned char)ch;
+			h *= 1099511628211ULL;
+		}
+		fclose(fp);
+	}
+	snprintf(c->hash, sizeof(c->hash), "%016llx", (unsigned long long)h);
+}
+
+/* cfg_load - see config.h */
+struct config *
+cfg_load(const char *path, FILE *errs, int *nerr)
+{
+	struct conf_error perr;
+	struct conf_doc *doc;
+	struct loadctx lc = { errs, 0 };
+	struct config *c;
+
+	*nerr = 0;
+	doc = conf_parse_file(path, &perr);
+	if (doc == NULL) {
+		fprintf(errs, "%s\n", perr.msg);
+		*nerr = 1;
+		return NULL;
+	}
+	c = xcalloc(1, sizeof(*c));
+	atomic_init(&c->refs, 1);
+	c->path = xstrdup(path);
+	cfg_defaults(c);
+	for (const struct conf_stmt *s = doc->first; s != NULL; s = s->next)
+		apply_stmt(&lc, c, s);
+	if (c->nlisten == 0) {
+		fprintf(errs, "%s:1:1: no 'listen' address configured\n", path);
+		lc.nerr++;
+	}
+	if (c->backend.spec == NULL) {
+		fprintf(errs, "%s:1:1: no 'backend' configured\n", path);
+		lc.nerr++;
+	}
+	if (c->max_per_ip > c->max_sessions)
+		c->max_per_ip = c->max_sessions;
+	if (c->workers == 0) {
+		long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+		c->workers = n > 0 ? (int)MIN(n, 64) : 1;
+	}
+	conf_doc_free(doc);
+	if (lc.nerr > 0) {
+		*nerr = lc.nerr;
+		cfg_free(c);
+		return NULL;
+	}
+	cfg_hash_file(c, path);
+	return c;
+}
+
+/* cfg_ref - take a reference */
+struct config *
+cfg_ref(struct config *c)
+{
+	atomic_fetch_add(&c->refs, 1);
+	return c;
+}
+
+/* cfg_unref - drop a reference; the last one frees */
+void
+cfg_unref(struct config *c)
+{
+	if (c != NULL && atomic_fetch_sub(&c->refs, 1) == 1)
+		cfg_free(c);
+}
+
+/* cfg_current_get - a reference on the running snapshot */
+struct config *
+cfg_current_get(void)
+{
+	struct config *c;
+
+	pthread_mutex_lock(&cfg_lock);
+	c = cfg_current ? cfg_ref(cfg_current) : NULL;
+	pthread_mutex_unlock(&cfg_lock);
+	return c;
+}
+
+/* cfg_current_set - swap in a new snapshot; sessions keep the old one */
+void
+cfg_current_set(struct config *c)
+{
+	struct config *old;
+
+	pthread_mutex_lock(&cfg_lock);
+	old = cfg_current;
+	cfg_current = c;
+	pthread_mutex_unlock(&cfg_lock);
+	cfg_unref(old);
+}

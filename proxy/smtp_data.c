@@ -1,0 +1,245 @@
+/* proxy/smtp_data.c: DATA stream scanner */
+#include <string.h>
+
+#include "smtp_data.h"
+
+enum {
+	S_BOL = 0, /* at the beginning of a line */
+	S_MID,     /* inside a line */
+	S_CR,      /* inside a line, after CR */
+	S_DOT,     /* "." at BOL, held */
+	S_DOTCR,   /* ".\r" at BOL, held */
+	S_COUNT
+};
+
+enum {
+	H_NAME = 0, /* matching a header name against "message-id:" */
+	H_MSGID,    /* capturing the Message-ID value */
+	H_OTHER,    /* some other header */
+	H_COUNT
+};
+
+static const char msgid_name[] = "message-id:";
+
+/* data_scanner_init - fresh scanner at the start of a message */
+void
+data_scanner_init(struct data_scanner *d, enum data_bare bare)
+{
+	memset(d, 0, sizeof(*d));
+	d->bare = bare;
+	d->st = S_BOL;
+	d->in_headers = true;
+	d->hst = H_NAME;
+}
+
+/* emit - hand bytes to the sink unless the message is being discarded */
+static void
+emit(struct data_scanner *d, const struct data_sink *sink, const char *p, size_t n)
+{
+	if (n > 0 && !d->discard)
+		sink->out(sink->arg, p, n);
+}
+
+/* msgid_trim - strip surrounding white space from the captured Message-ID */
+static void
+msgid_trim(struct data_scanner *d)
+{
+	size_t s = 0, e = d->msgidlen;
+
+	while (s < e && (d->msgid[s] == ' ' || d->msgid[s] == '\t'))
+		s++;
+	while (e > s && (d->msgid[e - 1] == ' ' || d->msgid[e - 1] == '\t'))
+		e--;
+	memmove(d->msgid, d->msgid + s, e - s);
+	d->msgidlen = e - s;
+	d->msgid[d->msgidlen] = '\0';
+}
+
+/* header_byte - follow the header section one content byte at a time */
+static void
+header_byte(struct data_scanner *d, unsigned char c, bool bol)
+{
+	if (bol) {
+		if (c == ' ' || c == '\t') {
+			/* continuation: stays in the current header */
+			if (d->hst == H_MSGID && d->msgidlen < DATA_MSGID_MAX)
+				d->msgid[d->msgidlen++] = ' ';
+			return;
+		}
+		if (d->hst == H_MSGID)
+			msgid_trim(d);
+		d->hst = H_NAME;
+		d->hmatch = 0;
+	}
+	switch (d->hst) {
+	case H_NAME: {
+		unsigned char lc = (c >= 'A' && c <= 'Z') ? (unsigned char)(c + 32) : c;
+
+		if (lc == (unsigned char)msgid_name[d->hmatch]) {
+			if (++d->hmatch == sizeof(msgid_name) - 1) {
+				d->hst = d->msgid_seen ? H_OTHER : H_MSGID;
+				d->msgid_seen = true;
+			}
+		} else {
+			d->hst = H_OTHER;
+		}
+		break;
+	}
+	case H_MSGID:
+		if (c != ' ' && c != '\t' && d->msgidlen < DATA_MSGID_MAX)
+			d->msgid[d->msgidlen++] = (char)c;
+		else if ((c == ' ' || c == '\t') && d->msgidlen > 0 && d->msgidlen < DATA_MSGID_MAX)
+			d->msgid[d->msgidlen++] = ' ';
+		break;
+	case H_OTHER:
+	case H_COUNT:
+		break;
+	}
+}
+
+/* line_end - a line ended (CRLF, or a normalised/flagged bare one) */
+static void
+line_end(struct data_scanner *d)
+{
+	d->lines++;
+	if (d->in_headers && d->linelen == 0) {
+		if (d->hst == H_MSGID)
+			msgid_trim(d);
+		d->in_headers = false;
+	}
+	d->linelen = 0;
+	d->st = S_BOL;
+}
+
+/* bare - a bare LF or CR: flag it; reject mode stops emitting */
+static void
+bare(struct data_scanner *d, unsigned flag)
+{
+	d->flags |= flag;
+	if (d->bare == DATA_BARE_REJECT)
+		d->discard = true;
+}
+
+/* content_byte - account one ordinary byte of a line */
+static inline void
+content_byte(struct data_scanner *d, unsigned char c)
+{
+	if (d->in_headers)
+		header_byte(d, c, d->linelen == 0);
+	else if (c == '\0')
+		d->flags |= DATA_F_NUL;
+	if (d->linelen < UINT32_MAX)
+		d->linelen++;
+	d->size++;
+}
+
+/* finish - the message ended: settle the header state */
+static size_t
+finish(struct data_scanner *d, size_t consumed, enum data_rc *rc)
+{
+	if (d->hst == H_MSGID)
+		msgid_trim(d);
+	d->hst = H_OTHER;
+	d->st = S_BOL;
+	*rc = DATA_END;
+	return consumed;
+}
+
+/* data_scan - see smtp_data.h */
+size_t
+data_scan(struct data_scanner *d, const char *buf, size_t len, const struct data_sink *sink, enum data_rc *rc)
+{
+	size_t i = 0, run = 0; /* bytes [run, i) are pending emission */
+
+	*rc = DATA_MORE;
+	while (i < len) {
+		unsigned char c = (unsigned char)buf[i];
+
+		switch (d->st) {
+		case S_BOL:
+			if (c == '.') {
+				/* maybe the terminator: hold the dot */
+				emit(d, sink, buf + run, i - run);
+				run = ++i;
+				d->st = S_DOT;
+				break;
+			}
+			/* FALLTHROUGH */
+		case S_MID:
+			/* fast path: ordinary bytes up to the next CR or LF */
+			while (i < len && buf[i] != '\r' && buf[i] != '\n')
+				content_byte(d, (unsigned char)buf[i++]);
+			d->st = S_MID;
+			if (i >= len)
+				break;
+			d->size++;
+			if (buf[i] == '\r') {
+				d->st = S_CR;
+				i++;
+				break;
+			}
+			/* bare LF */
+			bare(d, DATA_F_BARE_LF);
+			if (d->bare == DATA_BARE_NORMALISE) {
+				emit(d, sink, buf + run, i - run);
+				emit(d, sink, "\r\n", 2);
+				run = i + 1;
+			}
+			i++;
+			line_end(d);
+			break;
+		case S_CR:
+			if (c == '\n') {
+				d->size++;
+				i++;
+				line_end(d);
+				break;
+			}
+			/* bare CR: the CR is already pending; c starts a new line */
+			bare(d, DATA_F_BARE_CR);
+			if (d->bare == DATA_BARE_NORMALISE) {
+				emit(d, sink, buf + run, i - run);
+				emit(d, sink, "\n", 1);
+				run = i;
+			}
+			line_end(d);
+			break;
+		case S_DOT:
+			if (c == '\r') {
+				i++;
+				d->st = S_DOTCR;
+				break;
+			}
+			if (c == '\n') {
+				/* ".\n": the client's end; never a backend's end */
+				bare(d, DATA_F_BARE_LF);
+				return finish(d, i + 1, rc);
+			}
+			/* a dot-stuffed or dot-led line: release the held dot */
+			emit(d, sink, ".", 1);
+			run = i;
+			content_byte(d, '.');
+			d->st = S_MID;
+			break;
+		case S_DOTCR:
+			if (c == '\n') {
+				return finish(d, i + 1, rc);
+			}
+			/* "." bare CR */
+			bare(d, DATA_F_BARE_CR);
+			if (d->bare == DATA_BARE_NORMALISE) {
+				/* normalised to ".\r\n": that is the end */
+				return finish(d, i, rc);
+			}
+			content_byte(d, '.');
+			d->size++;
+			line_end(d);
+			run = i;
+			break;
+		default:
+			break;
+		}
+	}
+	emit(d, sink, buf + run, i - run);
+	return i;
+}

@@ -1,0 +1,52 @@
+/* rules/conf.h: the configuration language's lexer and parser (pure) */
+#ifndef SLUICE_CONF_H
+#define SLUICE_CONF_H
+
+#include <stddef.h>
+
+/*
+ * A configuration file is a sequence of statements:
+ *
+ *     word arg arg ...            # ends at a newline or ';'
+ *     word arg ... { statements } # a block
+ *
+ * Words are bare (letters, digits and -_.:/[]@*+=<>!~,) or quoted with "..."
+ * (backslash escapes \" \\ \n \t). '#' starts a comment outside quotes.
+ * The parser knows no keywords: proxy/config.c gives the words meaning, and
+ * the policy language will grow on the same statements.
+ */
+struct conf_stmt {
+	const char *file; /* borrowed: conf_doc owns the name */
+	int line, col;
+	int argc;         /* argv[0] is the keyword */
+	char **argv;      /* owned */
+	int *argcol;      /* owned: column of each word */
+	struct conf_stmt *child; /* owned: first statement of the block */
+	struct conf_stmt *next;  /* owned: next sibling */
+};
+
+struct conf_doc {
+	char *file;             /* owned */
+	struct conf_stmt *first;/* owned */
+};
+
+/* conf_error - one diagnostic, "FILE:LINE:COL: message" */
+struct conf_error {
+	char msg[512];
+};
+
+/*
+ * conf_parse - parse text (len bytes) named file into a new document.
+ * Returns NULL and fills err on a syntax error (the first one).
+ */
+struct conf_doc *conf_parse(const char *file, const char *text, size_t len, struct conf_error *err);
+/* conf_parse_file - read and parse a file */
+struct conf_doc *conf_parse_file(const char *path, struct conf_error *err);
+void conf_doc_free_(struct conf_doc *doc);
+#define conf_doc_free(p) \
+	do {                 \
+		conf_doc_free_(p); \
+		(p) = NULL;      \
+	} while (0)
+
+#endif

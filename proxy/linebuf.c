@@ -42,6 +42,8 @@ linebuf_shrink(struct linebuf *lb, size_t keep)
 static int
 linebuf_append(struct linebuf *lb, const char *p, size_t n)
 {
+	if (n == 0)
+		return 0; /* an empty feed: lb->buf may still be NULL */
 	if (lb->len + n > lb->cap) {
 		size_t want = lb->cap ? lb->cap : 128;
 		char *nb;

@@ -144,6 +144,23 @@ parse_params(struct smtp_cmd *c, const char *s, size_t n)
 	return PARSE_OK;
 }
 
+/* path_chars_ok - no white space or angle bracket outside a quoted part */
+static bool
+path_chars_ok(const char *s, size_t n)
+{
+	bool quoted = false;
+
+	for (size_t i = 0; i < n; i++) {
+		if (quoted && s[i] == '\\' && i + 1 < n)
+			i++;
+		else if (s[i] == '"')
+			quoted = !quoted;
+		else if (!quoted && (s[i] == ' ' || s[i] == '\t' || s[i] == '<' || s[i] == '>'))
+			return false;
+	}
+	return true;
+}
+
 /* parse_path - "FROM:<path> params" / "TO:<path> params" */
 static enum parse_rc
 parse_path(struct smtp_cmd *c, const char *kw, size_t kwlen)
@@ -160,8 +177,11 @@ parse_path(struct smtp_cmd *c, const char *kw, size_t kwlen)
 		bool quoted = false;
 
 		p = ++s;
+		/* '>' ends the path unless it is inside a quoted local part */
 		while (p < e && (quoted || *p != '>')) {
-			if (*p == '"' && (p == s || p[-1] != '\\'))
+			if (quoted && *p == '\\' && p + 1 < e)
+				p++; /* quoted-pair: the next byte is literal */
+			else if (*p == '"')
 				quoted = !quoted;
 			p++;
 		}
@@ -182,12 +202,11 @@ parse_path(struct smtp_cmd *c, const char *kw, size_t kwlen)
 		c->path = s;
 		c->pathlen = (size_t)(p - s);
 	}
-	if (c->pathlen > CMD_PATH_MAX)
+	/* RFC 5321 4.5.3.1.3: 256 octets, the angle brackets included */
+	if (c->pathlen + 2 > CMD_PATH_MAX)
 		return bad(c, 501, "5.1.7", "Address too long");
-	for (size_t i = 0; i < c->pathlen; i++)
-		if (c->path[i] == ' ' || c->path[i] == '\t' || c->path[i] == '<')
-			if (c->path[0] != '"')
-				return bad(c, 501, "5.1.7", "Bad address syntax");
+	if (!path_chars_ok(c->path, c->pathlen))
+		return bad(c, 501, "5.1.7", "Bad address syntax");
 	if (c->verb == CMD_RCPT && c->pathlen == 0)
 		return bad(c, 501, "5.1.3", "Bad recipient address syntax");
 	c->params = p;

@@ -50,7 +50,7 @@ reply_code_valid(const char *c)
 	    c[2] >= '0' && c[2] <= '9';
 }
 
-/* raw_append - add one line to the reply; -1 when over the bound */
+/* raw_append - add one line to the reply; -1 over the bound, -2 out of memory */
 static int
 raw_append(struct reply_parser *p, const char *s, size_t n)
 {
@@ -64,7 +64,7 @@ raw_append(struct reply_parser *p, const char *s, size_t n)
 			want *= 2;
 		nb = realloc(p->raw, want);
 		if (nb == NULL)
-			return -1;
+			return -2;
 		p->raw = nb;
 		p->rawcap = want;
 	}
@@ -107,9 +107,15 @@ reply_take_line(struct reply_parser *p, const char *s, size_t n)
 		return PARSE_BAD;
 	}
 	p->code = code;
-	if (raw_append(p, s, n + 2) < 0) {
+	switch (raw_append(p, s, n + 2)) {
+	case -1:
 		p->err = "reply too long";
 		return PARSE_TOO_LONG;
+	case -2:
+		p->err = "out of memory";
+		return PARSE_BAD;
+	default:
+		break;
 	}
 	p->nlines++;
 	if (last) {

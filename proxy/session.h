@@ -1,0 +1,49 @@
+/* proxy/session.h: a client session and its backend connection */
+#ifndef SLUICE_SESSION_H
+#define SLUICE_SESSION_H
+
+#include <stdbool.h>
+#include <sys/socket.h>
+
+#include "session-t.h"
+
+struct worker;
+
+/* sess_start - take an accepted client socket; the worker owns the result */
+void sess_start(struct worker *w, int fd, const struct sockaddr *sa, socklen_t salen);
+/* sess_close - tear down both halves, log the summary, free later */
+void sess_close(struct session *s, const char *reason);
+/* sess_shutdown - worker is stopping: 421 to the client and close */
+void sess_shutdown(struct session *s);
+
+/* ---- internal to session*.c ---- */
+void sess_enter(struct session *s, enum sess_state st);
+struct inflight *fifo_push(struct session *s, enum fi_kind kind, enum fi_what what, enum cmd_verb verb);
+struct inflight *fifo_insert_after(struct session *s, struct inflight *pos, enum fi_kind kind, enum fi_what what, enum cmd_verb verb);
+void fifo_set_reply(struct inflight *fi, const char *text, size_t len);
+void fifo_set_replyf(struct inflight *fi, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void fifo_flush(struct session *s);
+struct inflight *fifo_local(struct session *s, enum cmd_verb verb, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+bool fifo_awaiting_backend(const struct session *s);
+void sess_client_process(struct session *s);
+void sess_txn_reset(struct session *s);
+void sess_client_resume(struct session *s);
+
+/* session_backend.c */
+int backend_open(struct session *s, bool replay);
+void backend_pump(struct session *s);
+void backend_prelude(struct session *s);
+void backend_close(struct session *s);
+void backend_fail(struct session *s, const char *why);
+bool backend_ensure(struct session *s);
+void backend_send_line(struct session *s, struct inflight *fi, const char *line, size_t len);
+
+/* session_data.c */
+void data_begin(struct session *s);
+void data_process(struct session *s);
+void data_backend_lost(struct session *s);
+void data_eod_reply(struct session *s, struct inflight *fi, const struct reply_parser *rp);
+void data_free(struct session *s);
+void data_eod_lost(struct session *s, struct inflight *fi);
+
+#endif

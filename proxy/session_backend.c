@@ -1,0 +1,502 @@
+/* proxy/session_backend.c: the backend half: connect, prelude, replies */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "config.h"
+#include "esmtp.h"
+#include "log.h"
+#include "session.h"
+#include "worker.h"
+
+#define CLIENT_OUT_HIGH (256 * 1024) /* replies queued for a client that does not read */
+
+static void backend_read_cb(struct bufferevent *bev, void *arg);
+static void backend_write_cb(struct bufferevent *bev, void *arg);
+static void backend_event_cb(struct bufferevent *bev, short what, void *arg);
+
+/* tv_ms - a struct timeval from milliseconds */
+static struct timeval
+tv_ms(unsigned ms)
+{
+	struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000) };
+
+	return tv;
+}
+
+/* backend_log - one backend.error line */
+static void
+backend_log(struct session *s, int prio, const char *ev, const char *what, const char *detail)
+{
+	struct logrec r;
+
+	logrec_begin(&r, prio, ev, s->sid, false);
+	logrec_str(&r, "backend", s->cfg->backend.spec);
+	logrec_str(&r, "what", what);
+	if (detail != NULL)
+		logrec_str(&r, "detail", detail);
+	logrec_str(&r, "state", s->state == ST_DATA ? "DATA" : "command");
+	logrec_emit(&r);
+}
+
+/* backend_timeouts - read timeout only while a reply is owed */
+static void
+backend_timeouts(struct session *s)
+{
+	struct timeval rd, wr;
+	bool owed = false;
+	const struct inflight *fi;
+
+	if (s->bbev == NULL)
+		return;
+	TAILQ_FOREACH(fi, &s->fifo, link)
+		if (fi->stage == FS_SENT) {
+			owed = true;
+			break;
+		}
+	rd = tv_ms(s->cfg->t_command);
+	wr = tv_ms(s->state == ST_DATA ? s->cfg->t_data : s->cfg->t_command);
+	bufferevent_set_timeouts(s->bbev, owed ? &rd : NULL, &wr);
+}
+
+/* backend_open - see session.h; 0, or -1 with a 421 queued */
+int
+backend_open(struct session *s, bool replay)
+{
+	struct worker *w = s->w;
+	struct inflight *fi;
+	struct timeval tv = tv_ms(s->cfg->t_connect);
+	bool first = s->b_conns == 0;
+
+	s->bbev = bufferevent_socket_new(w->base, -1, BEV_OPT_CLOSE_ON_FREE);
+	if (s->bbev == NULL)
+		goto fail;
+	bufferevent_setcb(s->bbev, backend_read_cb, backend_write_cb, backend_event_cb, s);
+	bufferevent_set_timeouts(s->bbev, &tv, &tv);
+	if (bufferevent_socket_connect(s->bbev, (struct sockaddr *)&s->cfg->backend.ss,
+	        (int)s->cfg->backend.len) < 0) {
+		bufferevent_free(s->bbev);
+		s->bbev = NULL;
+		goto fail;
+	}
+	bufferevent_enable(s->bbev, EV_READ | EV_WRITE);
+	s->b_up = true;
+	s->b_pipelining = s->b_xclient = s->b_xclient_done = false;
+	s->b_xattrs = 0;
+	s->b_conns++;
+	reply_parser_release(&s->brep);
+	reply_parser_init(&s->brep, s->cfg->reply_length);
+	/* the backend speaks first: the greeting is a reply with no command */
+	fi = fifo_push(s, first ? FI_CLIENT : FI_INTERNAL, FW_GREETING, CMD_UNKNOWN);
+	if (fi == NULL)
+		goto fail;
+	fi->stage = FS_SENT;
+	if (replay && s->helo_line != NULL) {
+		backend_prelude(s);
+		fi = fifo_push(s, FI_INTERNAL, FW_HELO_REPLAY, CMD_EHLO);
+		if (fi == NULL || (fi->cmd = strdup(s->helo_line)) == NULL)
+			goto fail;
+		fi->cmdlen = strlen(s->helo_line);
+	}
+	return 0;
+fail:
+	backend_log(s, LOG_ERR, "backend.error", "connect", strerror(errno));
+	backend_close(s);
+	fi = fifo_local(s, CMD_UNKNOWN, "421 4.4.1 %s Error: mail server unavailable; try again later",
+	    s->cfg->hostname);
+	if (fi != NULL) {
+		fi->close_after = true;
+		s->close_reason = "backend unavailable";
+	}
+	return -1;
+}
+
+/* backend_ensure - a backend for the next command; false if none can be had */
+bool
+backend_ensure(struct session *s)
+{
+	if (s->bbev != NULL)
+		return true;
+	return backend_open(s, s->helo_line != NULL) == 0;
+}
+
+/* backend_prelude - sluice's EHLO, then (on its reply) XCLIENT */
+void
+backend_prelude(struct session *s)
+{
+	struct inflight *fi;
+	char buf[300];
+	int n;
+
+	if (!s->cfg->xclient || s->b_xclient_done)
+		return;
+	s->b_xclient_done = true;
+	fi = fifo_push(s, FI_INTERNAL, FW_OUR_EHLO, CMD_EHLO);
+	if (fi == NULL)
+		return;
+	n = snprintf(buf, sizeof(buf), "EHLO %s\r\n", s->cfg->hostname);
+	fi->cmd = strndup(buf, (size_t)n);
+	fi->cmdlen = fi->cmd ? (size_t)n : 0;
+}
+
+/* backend_close - drop the connection (an unfinished DATA is abandoned) */
+void
+backend_close(struct session *s)
+{
+	if (s->bbev != NULL) {
+		bufferevent_free(s->bbev);
+		s->bbev = NULL;
+	}
+	s->b_up = false;
+	s->flags &= ~SESS_F_BPAUSED;
+	if (s->flags & SESS_F_CPAUSED) {
+		s->flags &= ~SESS_F_CPAUSED;
+		if (s->cbev != NULL && !(s->flags & SESS_F_CLOSING)) {
+			bufferevent_enable(s->cbev, EV_READ);
+			sess_client_resume(s);
+		}
+	}
+}
+
+/* pipelinable - may more commands follow this one before its reply */
+static bool
+pipelinable(const struct inflight *fi)
+{
+	if (fi->what != FW_CMD)
+		return false;
+	return fi->verb == CMD_MAIL || fi->verb == CMD_RCPT || fi->verb == CMD_RSET ||
+	    fi->verb == CMD_NOOP;
+}
+
+/* backend_send_line - write a command, mark it sent */
+void
+backend_send_line(struct session *s, struct inflight *fi, const char *line, size_t len)
+{
+	evbuffer_add(bufferevent_get_output(s->bbev), line, len);
+	fi->stage = FS_SENT;
+}
+
+/* backend_pump - write queued commands as far as RFC 2920 allows */
+void
+backend_pump(struct session *s)
+{
+	struct inflight *fi;
+	bool waiting = false, all_pipelinable = true;
+
+	if (s->bbev == NULL)
+		return;
+	TAILQ_FOREACH(fi, &s->fifo, link) {
+		if (fi->kind == FI_LOCAL || fi->stage == FS_DONE)
+			continue;
+		if (fi->stage == FS_SENT) {
+			waiting = true;
+			all_pipelinable = all_pipelinable && pipelinable(fi);
+			continue;
+		}
+		if (waiting && !(s->b_pipelining && all_pipelinable && fi->what == FW_CMD))
+			break;
+		backend_send_line(s, fi, fi->cmd, fi->cmdlen);
+		free(fi->cmd);
+		fi->cmd = NULL;
+		waiting = true;
+		all_pipelinable = all_pipelinable && pipelinable(fi);
+	}
+	backend_timeouts(s);
+}
+
+/* backend_fail - the backend broke: answer what it owed, drop it */
+void
+backend_fail(struct session *s, const char *why)
+{
+	struct inflight *fi, *next;
+	const char *host = s->cfg->hostname;
+
+	backend_log(s, LOG_WARNING, "backend.error", why, NULL);
+	backend_close(s);
+	if (s->state == ST_DATA)
+		data_backend_lost(s);
+	for (fi = TAILQ_FIRST(&s->fifo); fi != NULL; fi = next) {
+		next = TAILQ_NEXT(fi, link);
+		if (fi->kind == FI_LOCAL || fi->stage == FS_DONE)
+			continue;
+		if (fi->kind == FI_INTERNAL) {
+			TAILQ_REMOVE(&s->fifo, fi, link);
+			s->nfifo--;
+			free(fi->cmd);
+			free(fi->reply);
+			free(fi->arg);
+			free(fi);
+			continue;
+		}
+		switch (fi->what == FW_GREETING ? CMD_HELO : (enum cmd_verb)fi->verb) {
+		case CMD_HELO:
+		case CMD_EHLO:
+			fifo_set_replyf(fi, "421 4.4.1 %s Error: mail server unavailable; try again later", host);
+			fi->close_after = true;
+			s->close_reason = "backend unavailable";
+			break;
+		case CMD_QUIT:
+			fifo_set_replyf(fi, "221 2.0.0 Bye");
+			break;
+		case CMD_RSET:
+			fifo_set_replyf(fi, "250 2.0.0 Ok");
+			break;
+		default:
+			if (fi->what == FW_EOD)
+				data_eod_lost(s, fi);
+			else
+				fifo_set_replyf(fi, "451 4.4.2 Error: lost connection to the mail server; try again later");
+			break;
+		}
+	}
+	if (s->state == ST_MAIL || s->state == ST_RCPT)
+		s->txn_lost = true;
+	fifo_flush(s);
+}
+
+/* greeting_reply - the backend's 220 becomes ours */
+static void
+greeting_reply(struct session *s, struct inflight *fi, const struct reply_parser *rp)
+{
+	if (fi->kind == FI_INTERNAL) {
+		if (rp->code != 220)
+			backend_fail(s, "greeting refused");
+		return;
+	}
+	if (rp->code == 220) {
+		fifo_set_replyf(fi, "220 %s %s", s->cfg->hostname, s->cfg->banner);
+		sess_enter(s, ST_GREETED);
+		return;
+	}
+	backend_log(s, LOG_WARNING, "backend.error", "greeting refused", NULL);
+	if (rp->code >= 500)
+		fifo_set_replyf(fi, "554 5.3.2 %s Service unavailable", s->cfg->hostname);
+	else
+		fifo_set_replyf(fi, "421 4.3.2 %s Service temporarily unavailable; try again later", s->cfg->hostname);
+	fi->close_after = true;
+	s->close_reason = "backend refused greeting";
+}
+
+/* our_ehlo_reply - learn extensions; queue XCLIENT when offered */
+static void
+our_ehlo_reply(struct session *s, struct inflight *fi, const struct reply_parser *rp)
+{
+	struct esmtp_caps caps;
+	struct inflight *x;
+	char line[1200];
+	size_t n;
+
+	if (rp->code != 250) {
+		backend_log(s, LOG_WARNING, "backend.xclient", "EHLO refused", NULL);
+		return;
+	}
+	esmtp_parse_caps(rp->raw, rp->rawlen, &caps);
+	s->b_pipelining = caps.pipelining;
+	s->b_xclient = caps.xclient;
+	s->b_xattrs = caps.xattrs;
+	if (!caps.xclient) {
+		backend_log(s, LOG_WARNING, "backend.xclient", "not offered",
+		    "authorise sluice in smtpd_authorized_xclient_hosts");
+		return;
+	}
+	n = xclient_build(line, sizeof(line), caps.xattrs, s->client_ip,
+	    s->client_sa.ss_family == AF_INET6, s->client_port, "[UNAVAILABLE]", s->helo, s->esmtp);
+	x = fifo_insert_after(s, fi, FI_INTERNAL, FW_XCLIENT, CMD_XCLIENT);
+	if (n == 0 || x == NULL || (x->cmd = strndup(line, n)) == NULL) {
+		if (x != NULL)
+			x->stage = FS_DONE;
+		return;
+	}
+	x->cmdlen = n;
+}
+
+/* cmd_reply - the backend answered a relayed client command */
+static void
+cmd_reply(struct session *s, struct inflight *fi, const struct reply_parser *rp)
+{
+	bool ok = rp->code >= 200 && rp->code < 400;
+
+	fifo_set_reply(fi, rp->raw, rp->rawlen);
+	if (ok && s->ok[fi->verb] < UINT16_MAX)
+		s->ok[fi->verb]++;
+	switch ((enum cmd_verb)fi->verb) {
+	case CMD_EHLO:
+		if (rp->code == 250) {
+			struct esmtp_caps caps;
+			char out[1024];
+			size_t n;
+
+			esmtp_parse_caps(rp->raw, rp->rawlen, &caps);
+			s->b_pipelining = caps.pipelining;
+			n = esmtp_rewrite_ehlo(rp->raw, rp->rawlen, s->cfg->hostname, s->cfg->message_size, out, sizeof(out));
+			if (n > 0)
+				fifo_set_reply(fi, out, n);
+		} else if (s->state == ST_HELO) {
+			sess_enter(s, ST_GREETED);
+		}
+		break;
+	case CMD_HELO:
+		if (rp->code == 250)
+			fifo_set_replyf(fi, "250 %s", s->cfg->hostname);
+		else if (s->state == ST_HELO)
+			sess_enter(s, ST_GREETED);
+		break;
+	case CMD_MAIL:
+		if (!ok && (s->state == ST_MAIL || s->state == ST_RCPT))
+			sess_txn_reset(s);
+		break;
+	case CMD_RCPT:
+		if (s->rcpt_pending > 0)
+			s->rcpt_pending--;
+		if (ok && fi->arg != NULL && (s->state == ST_MAIL || s->state == ST_RCPT)) {
+			if (s->nrcpt == s->rcpt_cap) {
+				unsigned cap = s->rcpt_cap ? s->rcpt_cap * 2 : 4;
+				char **nr = realloc(s->rcpts, sizeof(char *) * cap);
+
+				if (nr == NULL)
+					break;
+				s->rcpts = nr;
+				s->rcpt_cap = cap;
+			}
+			s->rcpts[s->nrcpt++] = fi->arg;
+			fi->arg = NULL;
+		}
+		break;
+	case CMD_DATA:
+		if (rp->code == 354)
+			data_begin(s);
+		break;
+	case CMD_QUIT:
+		fifo_set_replyf(fi, "221 2.0.0 Bye");
+		break;
+	default:
+		break;
+	}
+}
+
+/* handle_reply - route one complete backend reply to its FIFO entry */
+static void
+handle_reply(struct session *s, struct inflight *fi, const struct reply_parser *rp)
+{
+	if (log_enabled(LOG_DEBUG))
+		log_msg(LOG_DEBUG, "sid=%s ev=backend.reply code=%d what=%u", s->sid, rp->code, fi->what);
+	switch ((enum fi_what)fi->what) {
+	case FW_GREETING:
+		fi->stage = FS_DONE;
+		greeting_reply(s, fi, rp);
+		break;
+	case FW_OUR_EHLO:
+		fi->stage = FS_DONE;
+		our_ehlo_reply(s, fi, rp);
+		break;
+	case FW_XCLIENT:
+		fi->stage = FS_DONE;
+		if (rp->code != 220)
+			backend_log(s, LOG_WARNING, "backend.xclient", "refused", rp->raw ? "see backend log" : NULL);
+		break;
+	case FW_HELO_REPLAY:
+		fi->stage = FS_DONE;
+		if (rp->code != 250)
+			backend_fail(s, "HELO refused after reconnect");
+		break;
+	case FW_EOD:
+		data_eod_reply(s, fi, rp);
+		break;
+	case FW_CMD:
+	case FW_COUNT:
+		cmd_reply(s, fi, rp);
+		break;
+	}
+}
+
+/* backend_read_cb - parse replies and hand them out in order */
+static void
+backend_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct session *s = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+
+	while (s->bbev == bev && !(s->flags & SESS_F_CLOSING)) {
+		struct evbuffer_iovec v;
+		struct inflight *fi;
+		size_t used;
+		enum parse_rc rc;
+
+		if (evbuffer_get_length(bufferevent_get_output(s->cbev)) > CLIENT_OUT_HIGH) {
+			/* the client does not read its replies: stop reading the backend */
+			s->flags |= SESS_F_BPAUSED;
+			bufferevent_disable(bev, EV_READ);
+			return;
+		}
+		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0)
+			break;
+		rc = reply_parser_feed(&s->brep, v.iov_base, v.iov_len, &used);
+		evbuffer_drain(in, used);
+		if (rc == PARSE_MORE)
+			continue;
+		if (rc != PARSE_OK) {
+			backend_fail(s, s->brep.err ? s->brep.err : "bad reply");
+			return;
+		}
+		TAILQ_FOREACH(fi, &s->fifo, link)
+			if (fi->stage == FS_SENT)
+				break;
+		if (fi == NULL) {
+			backend_fail(s, "unexpected reply");
+			return;
+		}
+		handle_reply(s, fi, &s->brep);
+		reply_parser_reset(&s->brep);
+		if (s->bbev != bev)
+			break;
+		backend_pump(s);
+		fifo_flush(s);
+	}
+	if (s->bbev == bev)
+		backend_timeouts(s);
+}
+
+/* backend_write_cb - output drained below the mark: read the client again */
+static void
+backend_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct session *s = arg;
+
+	if ((s->flags & SESS_F_CPAUSED) && !(s->flags & SESS_F_CLOSING)) {
+		s->flags &= ~SESS_F_CPAUSED;
+		bufferevent_enable(s->cbev, EV_READ);
+		sess_client_resume(s);
+	}
+}
+
+/* backend_event_cb - connected, EOF, error, timeout */
+static void
+backend_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct session *s = arg;
+
+	if (what & BEV_EVENT_CONNECTED)
+		return;
+	if (what & BEV_EVENT_TIMEOUT) {
+		backend_fail(s, (what & BEV_EVENT_READING) ? "timeout waiting for reply" : "timeout sending");
+		return;
+	}
+	if ((what & BEV_EVENT_EOF) && !fifo_awaiting_backend(s) && s->state != ST_DATA) {
+		/* an idle backend hung up (its own timeout): reconnect on demand */
+		backend_log(s, LOG_INFO, "backend.error", "closed while idle", NULL);
+		backend_close(s);
+		return;
+	}
+	if (what & BEV_EVENT_ERROR) {
+		int err = EVUTIL_SOCKET_ERROR();
+
+		backend_fail(s, err ? evutil_socket_error_to_string(err) : "connection error");
+		return;
+	}
+	backend_fail(s, "connection closed");
+}

@@ -1,0 +1,269 @@
+/* proxy/session_data.c: the DATA stream, the end-of-data hold point, records */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "chain.h"
+#include "config.h"
+#include "esmtp.h"
+#include "log.h"
+#include "session.h"
+
+#define BACKEND_OUT_HIGH (256 * 1024) /* message bytes queued for the backend */
+#define BACKEND_OUT_LOW  (64 * 1024)
+
+/* data_sink_out - scanner output goes to the backend */
+static void
+data_sink_out(void *arg, const char *p, size_t n)
+{
+	struct session *s = arg;
+
+	if (s->bbev != NULL)
+		evbuffer_add(bufferevent_get_output(s->bbev), p, n);
+}
+
+/* data_begin - 354 received: the client's next bytes are the message */
+void
+data_begin(struct session *s)
+{
+	struct timeval tv = { (time_t)(s->cfg->t_data / 1000), (suseconds_t)(s->cfg->t_data % 1000) * 1000 };
+
+	data_free(s);
+	s->data = malloc(sizeof(*s->data));
+	if (s->data == NULL) {
+		sess_close(s, "out of memory");
+		return;
+	}
+	data_scanner_init(s->data, s->cfg->bare);
+	s->data_fail = DF_NONE;
+	s->data_start_ms = clock_mono_ms();
+	sess_enter(s, ST_DATA);
+	bufferevent_set_timeouts(s->cbev, &tv, &tv);
+}
+
+/* data_free - forget the scanner */
+void
+data_free(struct session *s)
+{
+	free(s->data);
+	s->data = NULL;
+}
+
+/* data_abort - the message will not be committed: drop the backend side */
+static void
+data_abort(struct session *s, enum data_fail why)
+{
+	if (s->data_fail != DF_NONE)
+		return;
+	s->data_fail = why;
+	s->data->discard = true;
+	/* closing without the dot is how a backend transaction is abandoned */
+	backend_close(s);
+}
+
+/* data_backend_lost - the backend went away while the client sends */
+void
+data_backend_lost(struct session *s)
+{
+	if (s->data != NULL && s->data_fail == DF_NONE) {
+		s->data_fail = DF_BACKEND;
+		s->data->discard = true;
+	}
+}
+
+/* data_record - the decision record of one message */
+static void
+data_record(struct session *s, const char *ev, int prio, const char *result, const char *reply, size_t replylen, const char *queue_id)
+{
+	struct logrec r;
+
+	while (replylen > 0 && (reply[replylen - 1] == '\n' || reply[replylen - 1] == '\r'))
+		replylen--;
+	logrec_begin(&r, prio, ev, s->sid, true);
+	logrec_str(&r, "client", s->client_ip);
+	logrec_int(&r, "port", s->client_port);
+	logrec_str(&r, "helo", s->helo);
+	logrec_str(&r, "from", s->mail_from);
+	logrec_strv(&r, "rcpts", s->rcpts, MIN(s->nrcpt, SESS_MAX_RCPT_LOG));
+	logrec_int(&r, "nrcpt", s->nrcpt);
+	logrec_int(&r, "size", s->data ? (long long)s->data->size : 0);
+	logrec_str(&r, "msgid", s->data && s->data->msgidlen ? s->data->msgid : NULL);
+	logrec_str(&r, "queue_id", queue_id);
+	logrec_str(&r, "result", result);
+	logrec_strn(&r, "reply", reply, replylen);
+	logrec_int(&r, "data_ms", (long long)(clock_mono_ms() - s->data_start_ms));
+	logrec_str(&r, "config", s->cfg->hash);
+	logrec_emit(&r);
+}
+
+/* client_idle_timeouts - back to the between-commands timeout */
+static void
+client_idle_timeouts(struct session *s)
+{
+	struct timeval tv = { (time_t)(s->cfg->t_idle / 1000), (suseconds_t)(s->cfg->t_idle % 1000) * 1000 };
+
+	bufferevent_set_timeouts(s->cbev, &tv, &tv);
+}
+
+/* data_finish - the message is over: back to command mode */
+static void
+data_finish(struct session *s)
+{
+	data_free(s);
+	sess_enter(s, ST_HELO);
+	sess_txn_reset(s);
+	client_idle_timeouts(s);
+}
+
+/* eod_voted - the filters have voted on the complete message */
+static void
+eod_voted(void *arg, const struct sl_verdict *v)
+{
+	struct session *s = arg;
+	struct inflight *fi;
+
+	if (v->action != SL_ACT_CONTINUE) {
+		int code = v->code ? v->code : (v->action == SL_ACT_TEMPFAIL ? 451 : 554);
+
+		data_abort(s, DF_NONE);
+		fi = fifo_local(s, CMD_DATA, "%d %s %s", code, v->enh ? v->enh : (code >= 500 ? "5.7.1" : "4.7.1"),
+		    v->text ? v->text : "Message refused");
+		if (fi == NULL)
+			return;
+		backend_close(s);
+		data_record(s, code >= 500 ? "msg.reject" : "msg.tempfail", LOG_NOTICE,
+		    v->filter ? v->filter : "policy", fi->reply, fi->replylen, NULL);
+		s->msgs_fail++;
+		if (v->action == SL_ACT_DISCONNECT)
+			fi->close_after = true;
+		data_finish(s);
+		s->barrier = true;
+		return;
+	}
+	/* commit: now, and only now, the backend gets the dot */
+	fi = fifo_push(s, FI_CLIENT, FW_EOD, CMD_DATA);
+	if (fi == NULL || (fi->cmd = strdup(".\r\n")) == NULL) {
+		sess_close(s, "out of memory");
+		return;
+	}
+	fi->cmdlen = 3;
+	s->barrier = true;
+	sess_enter(s, ST_HELO); /* commands after the dot wait for its reply (barrier) */
+	client_idle_timeouts(s);
+	backend_pump(s);
+}
+
+/* data_end - the client sent the final dot */
+static void
+data_end(struct session *s)
+{
+	struct inflight *fi;
+	const char *text = NULL, *ev = "msg.reject", *result = NULL;
+
+	switch (s->data_fail) {
+	case DF_NONE:
+		if (s->data->flags & (DATA_F_BARE_LF | DATA_F_BARE_CR)) {
+			struct logrec r;
+
+			logrec_begin(&r, LOG_INFO, "proto.error", s->sid, false);
+			logrec_str(&r, "client", s->client_ip);
+			logrec_str(&r, "error", "bare LF/CR in DATA, normalised");
+			logrec_emit(&r);
+		}
+		/* the hold point: nothing is committed before the filters agree */
+		chain_run(NULL, SL_STAGE_EOD, eod_voted, s);
+		return;
+	case DF_BARE:
+		text = "550 5.6.0 Error: bare <LF> or <CR> in message content (RFC 5321 2.3.8); message rejected";
+		result = "bare-lf";
+		break;
+	case DF_SIZE:
+		text = "552 5.3.4 Error: message size exceeds fixed limit";
+		result = "too-big";
+		break;
+	case DF_BACKEND:
+		text = "451 4.4.2 Error: lost connection to the mail server; message not delivered, try again later";
+		ev = "msg.tempfail";
+		result = "backend-lost";
+		break;
+	case DF_COUNT:
+		return;
+	}
+	fi = fifo_local(s, CMD_DATA, "%s", text);
+	if (fi == NULL)
+		return;
+	data_record(s, ev, LOG_NOTICE, result, fi->reply, fi->replylen, NULL);
+	s->msgs_fail++;
+	data_finish(s);
+	s->barrier = true;
+}
+
+/* data_eod_reply - the backend answered the dot */
+void
+data_eod_reply(struct session *s, struct inflight *fi, const struct reply_parser *rp)
+{
+	char qid[64];
+	bool have = esmtp_queue_id(rp->raw, rp->rawlen, qid, sizeof(qid));
+	const char *ev = rp->code < 300 ? "msg.accept" : rp->code < 500 ? "msg.tempfail" : "msg.reject";
+
+	fifo_set_reply(fi, rp->raw, rp->rawlen);
+	data_record(s, ev, rp->code < 300 ? LOG_INFO : LOG_NOTICE,
+	    rp->code < 300 ? "accepted" : "backend-refused", rp->raw, rp->rawlen, have ? qid : NULL);
+	if (rp->code < 300) {
+		s->msgs_ok++;
+	} else {
+		s->msgs_fail++;
+	}
+	data_free(s);
+	sess_txn_reset(s);
+}
+
+/* data_eod_lost - the backend went away before answering the dot */
+void
+data_eod_lost(struct session *s, struct inflight *fi)
+{
+	fifo_set_replyf(fi, "451 4.4.2 Error: lost connection to the mail server; message not delivered, try again later");
+	data_record(s, "msg.tempfail", LOG_NOTICE, "backend-lost", fi->reply, fi->replylen, NULL);
+	s->msgs_fail++;
+	data_free(s);
+	sess_txn_reset(s);
+}
+
+/* data_process - stream client bytes through the scanner to the backend */
+void
+data_process(struct session *s)
+{
+	struct evbuffer *in = bufferevent_get_input(s->cbev);
+	struct data_sink sink = { data_sink_out, s };
+
+	while (s->state == ST_DATA && !(s->flags & SESS_F_CLOSING)) {
+		struct evbuffer_iovec v;
+		enum data_rc rc;
+		size_t used;
+
+		if (s->bbev != NULL && evbuffer_get_length(bufferevent_get_output(s->bbev)) > BACKEND_OUT_HIGH) {
+			/* the backend is slower than the client: stop reading the client */
+			s->flags |= SESS_F_CPAUSED;
+			bufferevent_disable(s->cbev, EV_READ);
+			bufferevent_setwatermark(s->bbev, EV_WRITE, BACKEND_OUT_LOW, 0);
+			return;
+		}
+		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0)
+			return;
+		used = data_scan(s->data, v.iov_base, v.iov_len, &sink, &rc);
+		evbuffer_drain(in, used);
+		if (s->data_fail == DF_NONE && s->cfg->bare == DATA_BARE_REJECT &&
+		    (s->data->flags & (DATA_F_BARE_LF | DATA_F_BARE_CR)))
+			data_abort(s, DF_BARE);
+		if (s->data_fail == DF_NONE && s->data->size > s->cfg->message_size)
+			data_abort(s, DF_SIZE);
+		if (rc == DATA_END) {
+			data_end(s);
+			return;
+		}
+	}
+}

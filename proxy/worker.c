@@ -1,0 +1,206 @@
+/* proxy/worker.c: one event loop per thread; owns its listeners and sessions */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include "config.h"
+#include "log.h"
+#include "session.h"
+#include "worker.h"
+
+/* accept_cb - a client connected to one of this worker's listeners */
+static void
+accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
+{
+	struct worker *w = arg;
+	int one = 1;
+
+	if (sa->sa_family == AF_INET || sa->sa_family == AF_INET6)
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	sess_start(w, fd, sa, (socklen_t)salen);
+}
+
+/* accept_error_cb - EMFILE and friends: log, keep listening */
+static void
+accept_error_cb(struct evconnlistener *l, void *arg)
+{
+	int err = EVUTIL_SOCKET_ERROR();
+
+	log_msg(LOG_ERR, "ev=daemon.error what=accept error=\"%s\"", evutil_socket_error_to_string(err));
+}
+
+/* worker_stop_listening - free the listeners (drain) */
+static void
+worker_stop_listening(struct worker *w)
+{
+	for (size_t i = 0; i < w->nlis; i++)
+		if (w->lis[i] != NULL)
+			evconnlistener_free(w->lis[i]);
+	free(w->lis);
+	w->lis = NULL;
+	w->nlis = 0;
+}
+
+/* deadline_cb - drain time is up: close what is left */
+static void
+drain_deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = arg;
+	struct session *s, *next;
+
+	for (s = TAILQ_FIRST(&w->sessions); s != NULL; s = next) {
+		next = TAILQ_NEXT(s, link);
+		sess_shutdown(s);
+	}
+	if (w->nsessions == 0)
+		event_base_loopexit(w->base, NULL);
+}
+
+/* ctl_cb - the main thread asked for something */
+static void
+ctl_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = arg;
+	struct config *cfg;
+	struct timeval tv;
+
+	if (atomic_exchange(&w->cmd, WCMD_NONE) != WCMD_DRAIN || w->draining)
+		return;
+	w->draining = true;
+	worker_stop_listening(w);
+	if (w->nsessions == 0) {
+		event_base_loopexit(w->base, NULL);
+		return;
+	}
+	cfg = cfg_current_get();
+	tv.tv_sec = cfg ? cfg->t_shutdown / 1000 : 30;
+	tv.tv_usec = cfg ? (cfg->t_shutdown % 1000) * 1000 : 0;
+	cfg_unref(cfg);
+	w->ev_deadline = evtimer_new(w->base, drain_deadline_cb, w);
+	if (w->ev_deadline != NULL)
+		evtimer_add(w->ev_deadline, &tv);
+}
+
+/* worker_new - see worker.h */
+struct worker *
+worker_new(int id, const struct config *cfg, char *err, size_t errsz)
+{
+	struct worker *w = calloc(1, sizeof(*w));
+
+	if (w == NULL) {
+		snprintf(err, errsz, "out of memory");
+		return NULL;
+	}
+	w->id = id;
+	TAILQ_INIT(&w->sessions);
+	atomic_init(&w->cmd, WCMD_NONE);
+	rand_fill(w->rng, sizeof(w->rng));
+	w->base = event_base_new();
+	if (w->base == NULL) {
+		snprintf(err, errsz, "cannot create an event loop");
+		goto fail;
+	}
+	w->ev_ctl = event_new(w->base, -1, 0, ctl_cb, w);
+	w->lis = calloc(cfg->nlisten, sizeof(*w->lis));
+	if (w->ev_ctl == NULL || w->lis == NULL) {
+		snprintf(err, errsz, "out of memory");
+		goto fail;
+	}
+	for (size_t i = 0; i < cfg->nlisten; i++) {
+		const struct cfg_addr *a = &cfg->listen[i];
+		unsigned flags = LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_REUSEABLE_PORT |
+		    LEV_OPT_CLOSE_ON_EXEC;
+
+		if (a->ss.ss_family == AF_INET6)
+			flags |= LEV_OPT_BIND_IPV6ONLY;
+		w->lis[i] = evconnlistener_new_bind(w->base, accept_cb, w, flags, 1024,
+		    (const struct sockaddr *)&a->ss, (int)a->len);
+		if (w->lis[i] == NULL) {
+			snprintf(err, errsz, "cannot listen on %s: %s", a->spec, strerror(errno));
+			goto fail;
+		}
+		w->nlis++;
+		evconnlistener_set_error_cb(w->lis[i], accept_error_cb);
+	}
+	return w;
+fail:
+	worker_free_(w);
+	return NULL;
+}
+
+/* worker_main - the thread */
+static void *
+worker_main(void *arg)
+{
+	struct worker *w = arg;
+
+	event_base_dispatch(w->base);
+	return NULL;
+}
+
+/* worker_start - run the loop on its own thread */
+int
+worker_start(struct worker *w)
+{
+	int rc = pthread_create(&w->thread, NULL, worker_main, w);
+
+	return rc == 0 ? 0 : -rc;
+}
+
+/* worker_drain - see worker.h (any thread) */
+void
+worker_drain(struct worker *w)
+{
+	atomic_store(&w->cmd, WCMD_DRAIN);
+	event_active(w->ev_ctl, EV_READ, 0);
+}
+
+/* worker_join - wait for the thread */
+void
+worker_join(struct worker *w)
+{
+	pthread_join(w->thread, NULL);
+}
+
+/* worker_free_ - after the thread ended */
+void
+worker_free_(struct worker *w)
+{
+	if (w == NULL)
+		return;
+	worker_stop_listening(w);
+	if (w->ev_ctl != NULL)
+		event_free(w->ev_ctl);
+	if (w->ev_deadline != NULL)
+		event_free(w->ev_deadline);
+	if (w->base != NULL)
+		event_base_free(w->base);
+	free(w);
+}
+
+/* worker_sid - xorshift128+ seeded from the kernel: unique across restarts */
+void
+worker_sid(struct worker *w, char out[17])
+{
+	uint64_t s1 = w->rng[0], s0 = w->rng[1], r;
+
+	w->rng[0] = s0;
+	s1 ^= s1 << 23;
+	w->rng[1] = s1 ^ s0 ^ (s1 >> 17) ^ (s0 >> 26);
+	r = w->rng[1] + s0;
+	snprintf(out, 17, "%016llx", (unsigned long long)r);
+}
+
+/* worker_session_gone - a session was freed */
+void
+worker_session_gone(struct worker *w)
+{
+	if (w->draining && w->nsessions == 0)
+		event_base_loopexit(w->base, NULL);
+}

@@ -1,0 +1,51 @@
+/* proxy/worker.h: one event loop per thread; owns its listeners and sessions */
+#ifndef SLUICE_WORKER_H
+#define SLUICE_WORKER_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/queue.h>
+
+#include "session-t.h"
+
+struct event_base;
+struct evconnlistener;
+struct event;
+struct config;
+
+enum worker_cmd { WCMD_NONE = 0, WCMD_DRAIN, WCMD_COUNT };
+
+TAILQ_HEAD(session_list, session);
+
+struct worker {
+	int id;
+	pthread_t thread;
+	struct event_base *base;        /* owned */
+	struct evconnlistener **lis;    /* owned */
+	size_t nlis;
+	struct event *ev_ctl;           /* owned: poked by the main thread */
+	struct event *ev_deadline;      /* owned: drain deadline */
+	atomic_int cmd;                 /* enum worker_cmd */
+	bool draining;
+	struct session_list sessions;
+	unsigned nsessions;
+	uint64_t rng[2];                /* session ids (xorshift128+) */
+};
+
+/* worker_new - create the loop and bind this worker's listeners */
+struct worker *worker_new(int id, const struct config *cfg, char *err, size_t errsz);
+int worker_start(struct worker *w);
+/* worker_drain - from another thread: stop accepting, finish sessions */
+void worker_drain(struct worker *w);
+void worker_join(struct worker *w);
+void worker_free_(struct worker *w);
+#define worker_free(p) FREE_AND_NULL(worker_free_, p)
+
+/* worker_sid - a fresh 64-bit session id as 16 hex digits */
+void worker_sid(struct worker *w, char out[17]);
+/* worker_session_gone - a session was freed; may end a drain */
+void worker_session_gone(struct worker *w);
+
+#endif

@@ -364,6 +364,8 @@ apply_stmt(struct loadctx *lc, struct config *c, const struct conf_stmt *s)
 			memset(&a, 0, sizeof(a));
 			if (cfg_parse_addr(s->argv[1], &a, &why) < 0) {
 				cfg_err(lc, s, 1, "bad listen address '%s': %s", s->argv[1], why);
+			} else if (a.ss.ss_family == AF_UNIX) {
+				cfg_err(lc, s, 1, "listen takes an IP address and port, not a UNIX socket");
 			} else {
 				struct cfg_addr *nl = realloc(c->listen, sizeof(*nl) * (c->nlisten + 1));
 

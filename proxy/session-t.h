@@ -91,6 +91,7 @@ struct session {
 	unsigned flags;             /* SESS_F_* */
 	bool in_process;            /* sess_client_process() is on the stack */
 	bool barrier;               /* a barrier command awaits its reply */
+	bool client_eof;            /* client half-closed; finish, then close */
 	char sid[17];
 	struct sockaddr_storage client_sa;
 	char client_ip[INET6_ADDRSTRLEN];

@@ -155,6 +155,8 @@ fifo_local(struct session *s, enum cmd_verb verb, const char *fmt, ...)
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
 	fifo_set_replyf(fi, "%s", buf);
+	if (fi->code >= 200 && fi->code < 400 && s->ok[verb] < UINT16_MAX)
+		s->ok[verb]++;
 	return fi;
 }
 
@@ -190,8 +192,13 @@ fifo_flush(struct session *s)
 			return;
 		}
 	}
-	if (s->nfifo == 0 && !(s->flags & SESS_F_CLOSING))
-		sess_client_resume(s);
+	if (s->nfifo == 0 && !(s->flags & SESS_F_CLOSING)) {
+		if (s->client_eof && !s->in_process &&
+		    evbuffer_get_length(bufferevent_get_input(s->cbev)) == 0)
+			sess_close(s, "lost connection");
+		else
+			sess_client_resume(s);
+	}
 }
 
 /* ---- lifecycle ---- */
@@ -252,6 +259,13 @@ client_event_cb(struct bufferevent *bev, short what, void *arg)
 			TAILQ_LAST(&s->fifo, inflight_q)->close_after = true;
 			fifo_flush(s);
 		}
+		return;
+	}
+	if ((what & BEV_EVENT_EOF) && s->state != ST_DATA &&
+	    (s->nfifo > 0 || evbuffer_get_length(bufferevent_get_input(bev)) > 0)) {
+		/* a half-close after pipelined commands: answer them, then close */
+		s->client_eof = true;
+		sess_client_process(s);
 		return;
 	}
 	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
@@ -545,6 +559,10 @@ sess_client_resume(struct session *s)
 {
 	if (s->flags & SESS_F_CLOSING)
 		return;
+	if (s->client_eof) {
+		sess_client_process(s);
+		return;
+	}
 	if (evbuffer_get_length(bufferevent_get_input(s->cbev)) > 0)
 		bufferevent_trigger(s->cbev, EV_READ, BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
 }
@@ -606,14 +624,18 @@ cmd_helo(struct session *s, const struct smtp_cmd *c, const char *line, size_t l
 		return;
 	}
 	memcpy(hl, line, len);
+	/* a new backend connection needs no replay: this command is the HELO */
+	if (s->bbev == NULL && backend_open(s, false) < 0) {
+		free(helo);
+		free(hl);
+		return;
+	}
 	free(s->helo);
 	s->helo = helo;
 	free(s->helo_line);
 	s->helo_line = hl;
 	s->esmtp = c->verb == CMD_EHLO;
 	sess_txn_reset(s);
-	if (!backend_ensure(s))
-		return;
 	backend_prelude(s);
 	if (forward(s, c->verb, line, len) == NULL)
 		return;
@@ -888,4 +910,6 @@ sess_client_process(struct session *s)
 	s->in_process = false;
 	if (!(s->flags & SESS_F_CLOSING))
 		fifo_flush(s);
+	if (s->client_eof && s->nfifo == 0 && !(s->flags & SESS_F_CLOSING))
+		sess_close(s, "lost connection");
 }

@@ -324,6 +324,11 @@ cmd_reply(struct session *s, struct inflight *fi, const struct reply_parser *rp)
 	fifo_set_reply(fi, rp->raw, rp->rawlen);
 	if (ok && s->ok[fi->verb] < UINT16_MAX)
 		s->ok[fi->verb]++;
+	if (rp->code == 421) {
+		/* the backend is closing: so is the session */
+		fi->close_after = true;
+		s->close_reason = "backend said 421";
+	}
 	switch ((enum cmd_verb)fi->verb) {
 	case CMD_EHLO:
 		if (rp->code == 250) {
@@ -396,8 +401,9 @@ handle_reply(struct session *s, struct inflight *fi, const struct reply_parser *
 		break;
 	case FW_XCLIENT:
 		fi->stage = FS_DONE;
-		if (rp->code != 220)
-			backend_log(s, LOG_WARNING, "backend.xclient", "refused", rp->raw ? "see backend log" : NULL);
+		/* Postfix answers 220 (a new greeting), smtp-sink 250 */
+		if (rp->code != 220 && rp->code != 250)
+			backend_log(s, LOG_WARNING, "backend.xclient", "refused", NULL);
 		break;
 	case FW_HELO_REPLAY:
 		fi->stage = FS_DONE;

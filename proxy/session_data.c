@@ -211,6 +211,10 @@ data_eod_reply(struct session *s, struct inflight *fi, const struct reply_parser
 	const char *ev = rp->code < 300 ? "msg.accept" : rp->code < 500 ? "msg.tempfail" : "msg.reject";
 
 	fifo_set_reply(fi, rp->raw, rp->rawlen);
+	if (rp->code == 421) {
+		fi->close_after = true;
+		s->close_reason = "backend said 421";
+	}
 	data_record(s, ev, rp->code < 300 ? LOG_INFO : LOG_NOTICE,
 	    rp->code < 300 ? "accepted" : "backend-refused", rp->raw, rp->rawlen, have ? qid : NULL);
 	if (rp->code < 300) {

@@ -1,0 +1,32 @@
+#!/bin/sh
+# scripts/deps.sh: install what sluice needs to build, run and be tested,
+# from Debian 12 packages only. Safe to run again. Needs root.
+set -eu
+
+BUILD="meson ninja-build pkg-config gcc libc6-dev libevent-dev libssl-dev libc-ares-dev"
+TEST="python3 swaks postfix clang libclang-rt-14-dev openssl iproute2 util-linux procps"
+
+if [ "$(id -u)" != 0 ]; then
+	echo "deps.sh: run as root (apt-get)" >&2
+	exit 1
+fi
+
+missing=""
+for p in $BUILD $TEST; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -z "$missing" ]; then
+	exit 0
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+# Postfix is the test backend: install it unconfigured and stopped; the
+# test harness and the quick start run private instances of their own.
+echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends $missing >/dev/null
+if command -v postfix >/dev/null 2>&1 && [ ! -f /etc/postfix/main.cf ]; then
+	# "No configuration" leaves no main.cf; postfix -c needs a stock one to copy from
+	cp /usr/share/postfix/main.cf.debian /etc/postfix/main.cf 2>/dev/null || true
+fi
+echo "deps.sh: installed:$missing"

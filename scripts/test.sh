@@ -1,0 +1,47 @@
+#!/bin/bash
+# scripts/test.sh: install, build and run the whole test suite, twice:
+# a -Werror build, then an ASan/UBSan build. Ends with "N passed, N failed".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/deps.sh || { echo "0 passed, 1 failed"; exit 1; }
+
+passed=0
+failed=0
+
+# count - add the totals of one "meson test" run to passed/failed
+count() {
+	local log=$1 ok fail to up
+	ok=$(grep -E '^Ok:' "$log" | awk '{s+=$2} END {print s+0}')
+	fail=$(grep -E '^Fail:' "$log" | awk '{s+=$2} END {print s+0}')
+	to=$(grep -E '^Timeout:' "$log" | awk '{s+=$2} END {print s+0}')
+	up=$(grep -E '^Unexpected Pass:' "$log" | awk '{s+=$3} END {print s+0}')
+	passed=$((passed + ok))
+	failed=$((failed + fail + to + up))
+}
+
+# run - configure, build and test one build directory
+run() {
+	local dir=$1
+	shift
+	local log="$dir.test.log"
+	if [ ! -d "$dir" ]; then
+		meson setup "$dir" "$@" >"$dir.setup.log" 2>&1 || { cat "$dir.setup.log"; failed=$((failed + 1)); return; }
+	fi
+	if ! ninja -C "$dir" >"$dir.build.log" 2>&1; then
+		cat "$dir.build.log"
+		failed=$((failed + 1))
+		return
+	fi
+	meson test -C "$dir" --print-errorlogs --no-rebuild \
+		--suite unit --suite fuzz --suite integration 2>&1 | tee "$log"
+	count "$log"
+}
+
+run build-ci -Dwerror=true -Dbuildtype=debugoptimized
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	run build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
+
+echo
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

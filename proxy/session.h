@@ -34,7 +34,7 @@ int backend_open(struct session *s, bool replay);
 void backend_pump(struct session *s);
 void backend_prelude(struct session *s);
 void backend_close(struct session *s);
-void backend_fail(struct session *s, const char *why);
+void backend_fail(struct session *s, const char *why, bool protocol);
 bool backend_ensure(struct session *s);
 void backend_send_line(struct session *s, struct inflight *fi, const char *line, size_t len);
 

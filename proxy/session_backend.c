@@ -209,9 +209,15 @@ backend_pump(struct session *s)
 	backend_timeouts(s);
 }
 
-/* backend_fail - the backend broke: answer what it owed, drop it */
+/*
+ * backend_fail - the backend broke: answer what it owed, drop it.
+ * A connection that failed (refused, dropped, timed out) yields 451 for the
+ * commands it owed, and the session goes on with a new connection later. A
+ * backend that broke the protocol (garbage, a reply nobody asked for) is not
+ * to be trusted with this session any more: 421 and close.
+ */
 void
-backend_fail(struct session *s, const char *why)
+backend_fail(struct session *s, const char *why, bool protocol)
 {
 	struct inflight *fi, *next;
 	const char *host = s->cfg->hostname;
@@ -231,6 +237,12 @@ backend_fail(struct session *s, const char *why)
 			free(fi->reply);
 			free(fi->arg);
 			free(fi);
+			continue;
+		}
+		if (protocol && fi->what != FW_EOD) {
+			fifo_set_replyf(fi, "421 4.4.2 %s Error: mail server protocol error; closing connection", host);
+			fi->close_after = true;
+			s->close_reason = "backend protocol error";
 			continue;
 		}
 		switch (fi->what == FW_GREETING ? CMD_HELO : (enum cmd_verb)fi->verb) {
@@ -265,7 +277,7 @@ greeting_reply(struct session *s, struct inflight *fi, const struct reply_parser
 {
 	if (fi->kind == FI_INTERNAL) {
 		if (rp->code != 220)
-			backend_fail(s, "greeting refused");
+			backend_fail(s, "greeting refused", false);
 		return;
 	}
 	if (rp->code == 220) {
@@ -408,7 +420,7 @@ handle_reply(struct session *s, struct inflight *fi, const struct reply_parser *
 	case FW_HELO_REPLAY:
 		fi->stage = FS_DONE;
 		if (rp->code != 250)
-			backend_fail(s, "HELO refused after reconnect");
+			backend_fail(s, "HELO refused after reconnect", true);
 		break;
 	case FW_EOD:
 		data_eod_reply(s, fi, rp);
@@ -446,14 +458,14 @@ backend_read_cb(struct bufferevent *bev, void *arg)
 		if (rc == PARSE_MORE)
 			continue;
 		if (rc != PARSE_OK) {
-			backend_fail(s, s->brep.err ? s->brep.err : "bad reply");
+			backend_fail(s, s->brep.err ? s->brep.err : "bad reply", true);
 			return;
 		}
 		TAILQ_FOREACH(fi, &s->fifo, link)
 			if (fi->stage == FS_SENT)
 				break;
 		if (fi == NULL) {
-			backend_fail(s, "unexpected reply");
+			backend_fail(s, "unexpected reply", true);
 			return;
 		}
 		handle_reply(s, fi, &s->brep);
@@ -489,7 +501,7 @@ backend_event_cb(struct bufferevent *bev, short what, void *arg)
 	if (what & BEV_EVENT_CONNECTED)
 		return;
 	if (what & BEV_EVENT_TIMEOUT) {
-		backend_fail(s, (what & BEV_EVENT_READING) ? "timeout waiting for reply" : "timeout sending");
+		backend_fail(s, (what & BEV_EVENT_READING) ? "timeout waiting for reply" : "timeout sending", false);
 		return;
 	}
 	if ((what & BEV_EVENT_EOF) && !fifo_awaiting_backend(s) && s->state != ST_DATA) {
@@ -501,8 +513,8 @@ backend_event_cb(struct bufferevent *bev, short what, void *arg)
 	if (what & BEV_EVENT_ERROR) {
 		int err = EVUTIL_SOCKET_ERROR();
 
-		backend_fail(s, err ? evutil_socket_error_to_string(err) : "connection error");
+		backend_fail(s, err ? evutil_socket_error_to_string(err) : "connection error", false);
 		return;
 	}
-	backend_fail(s, "connection closed");
+	backend_fail(s, "connection closed", false);
 }

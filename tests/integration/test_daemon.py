@@ -1,0 +1,155 @@
+#!/usr/bin/env python3
+"""The daemon as an operator drives it: `sluice -t`, `-V`, SIGHUP reload
+(new sessions get the new file, running sessions keep theirs, a broken file
+is refused and the old one stays), SIGTERM drain (no new clients, open
+sessions finish, the rest get 421 at the deadline)."""
+
+import os
+import socket
+import subprocess
+import time
+import unittest
+
+from harness import runner
+from harness.client import RawClient, make_message
+from harness.fakebackend import FakeBackend
+from harness.sluice import Sluice, check_config, default_binary
+
+
+class ConfigCheckTest(unittest.TestCase):
+    def setUp(self):
+        runner.require_sluice()
+
+    def test_good_config(self):
+        status, out = check_config("listen 127.0.0.1:2525\nbackend 127.0.0.1:10025\n")
+        self.assertEqual(status, 0, out)
+        self.assertIn("configuration OK", out)
+
+    def test_every_error_with_file_line_column(self):
+        text = ("listen 127.0.0.1:2525\n"
+                "backend 127.0.0.1:10025\n"
+                "limit recipients 0\n"          # 3:18
+                "  frobnicate yes\n"            # 4:3
+                "timeout data 5x\n"             # 5:14
+                "xclient maybe\n"               # 6:9
+                "listen 10.0.0.1:99999\n")      # 7:8
+        status, out = check_config(text)
+        self.assertNotEqual(status, 0)
+        lines = [l for l in out.splitlines() if ": " in l and not l.startswith("sluice:")]
+        locs = [":".join(l.split(":")[1:3]) for l in lines]
+        self.assertEqual(locs, ["3:18", "4:3", "5:14", "6:9", "7:8"], out)
+        self.assertIn("unknown statement 'frobnicate'", out)
+
+    def test_syntax_error_position(self):
+        status, out = check_config('listen 127.0.0.1:2525\nbackend 127.0.0.1:1\nbanner "unterminated\n')
+        self.assertNotEqual(status, 0)
+        self.assertRegex(out, r":3:8: unterminated string")
+
+    def test_missing_file(self):
+        p = subprocess.run([default_binary(), "-t", "-c", "/nonexistent/sluice.conf"],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=10)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("/nonexistent/sluice.conf", p.stdout)
+
+    def test_version(self):
+        p = subprocess.run([default_binary(), "-V"], stdout=subprocess.PIPE, text=True, timeout=10)
+        self.assertEqual(p.returncode, 0)
+        self.assertRegex(p.stdout, r"^sluice \d+\.\d+\.\d+")
+
+
+class ReloadTest(unittest.TestCase):
+    def setUp(self):
+        runner.require_sluice()
+
+    def test_reload_new_sessions_new_config_old_sessions_keep(self):
+        with FakeBackend() as fb, Sluice(backend=fb, hostname="old.sluice.test",
+                                         limits={"recipients": 1}) as sl:
+            old = RawClient(sl.port)
+            self.assertIn("old.sluice.test", old.banner().text)
+            ev = sl.reload(hostname="new.sluice.test", limits={"recipients": 3})
+            self.assertEqual(ev["ev"], "daemon.reload", ev)
+            with RawClient(sl.port) as new:
+                self.assertIn("new.sluice.test", new.banner().text)
+                new.ehlo()
+                new.cmd("MAIL FROM:<a@client.test>", expect=250)
+                for i in range(3):
+                    new.cmd("RCPT TO:<r%d@example.test>" % i, expect=250)
+                new.quit()
+            # the session that was open keeps the snapshot it started with
+            r = old.ehlo()
+            self.assertEqual(r.lines[0], "old.sluice.test")
+            old.cmd("MAIL FROM:<a@client.test>", expect=250)
+            old.cmd("RCPT TO:<r0@example.test>", expect=250)
+            r = old.cmd("RCPT TO:<r1@example.test>")
+            self.assertEqual((r.code, r.enhanced), (452, "4.5.3"), r)
+            old.quit()
+
+    def test_broken_reload_keeps_old(self):
+        with FakeBackend() as fb, Sluice(backend=fb, hostname="kept.sluice.test") as sl:
+            ev = sl.reload(extra=["this is not a statement"])
+            self.assertEqual(ev["ev"], "daemon.reload_failed", ev)
+            sl.wait_log(r"ev=daemon.reload_failed error=.*:\d+:\d+: unknown statement 'this'")
+            with RawClient(sl.port) as c:
+                self.assertIn("kept.sluice.test", c.banner().text)
+                c.quit()
+            self.assertIsNone(sl.proc.poll())
+
+
+class DrainTest(unittest.TestCase):
+    def setUp(self):
+        runner.require_sluice()
+
+    def test_sigterm_lets_open_sessions_finish(self):
+        with FakeBackend() as fb:
+            sl = Sluice(backend=fb, timeouts={"shutdown": "20s"}).start()
+            try:
+                c = RawClient(sl.port)
+                c.banner()
+                c.ehlo()
+                c.cmd("MAIL FROM:<a@client.test>", expect=250)
+                c.cmd("RCPT TO:<b@example.test>", expect=250)
+                sl.proc.terminate()
+                sl.wait_event("daemon.drain")
+                # the listener is gone: new clients are not accepted
+                deadline = time.monotonic() + 5
+                refused = False
+                while time.monotonic() < deadline and not refused:
+                    try:
+                        s = socket.create_connection(("127.0.0.1", sl.port), timeout=1)
+                        s.close()
+                        time.sleep(0.1)
+                    except OSError:
+                        refused = True
+                self.assertTrue(refused, "sluice still accepts connections while draining")
+                # the open session completes its message
+                mid, msg = make_message()
+                c.cmd("DATA", expect=354)
+                c.send(msg + b".\r\n")
+                self.assertEqual(c.read_reply().code, 250)
+                c.quit()
+                sl.proc.wait(10)
+                self.assertEqual(sl.proc.returncode, 0)
+                self.assertEqual(len(fb.all_messages()), 1)
+            finally:
+                sl.stop()
+
+    def test_sigterm_deadline_sends_421(self):
+        with FakeBackend() as fb:
+            sl = Sluice(backend=fb, timeouts={"shutdown": "1s"}).start()
+            try:
+                c = RawClient(sl.port)
+                c.banner()
+                c.ehlo()
+                sl.proc.terminate()
+                r = c.read_reply(timeout=10)
+                self.assertEqual((r.code, r.enhanced), (421, "4.3.2"), r)
+                self.assertTrue(c.wait_closed(5))
+                sl.proc.wait(10)
+                self.assertEqual(sl.proc.returncode, 0)
+                self.assertEqual(sl.sanitizer_report(), [])
+            finally:
+                sl.stop()
+
+
+if __name__ == "__main__":
+    runner.main()

@@ -1,0 +1,222 @@
+#!/usr/bin/env python3
+"""sluice in front of a real Postfix: the invariants a mail administrator
+checks in Postfix's own log and mailboxes.
+
+- a message relayed through sluice is delivered, and Postfix saw the real
+  client (XCLIENT ADDR/HELO), not sluice's address;
+- the client's 250 carries Postfix's queue id, which is also in sluice's
+  decision record together with the Message-ID;
+- what sluice refuses (bare LF, size, smuggling, a client that vanishes in
+  DATA) is never committed by Postfix;
+- dot-stuffing and pipelining pass through intact.
+"""
+
+import socket
+import time
+import unittest
+
+from harness import runner
+from harness.client import RawClient, make_message, new_message_id, smtplib_client, swaks_send
+from harness.postfix import PrivatePostfix
+from harness.sluice import Sluice
+
+NEEDS_POSTFIX = True
+
+
+class PostfixRelayTest(unittest.TestCase):
+    pf = None
+    sl = None
+
+    @classmethod
+    def setUpClass(cls):
+        runner.require_postfix()
+        runner.require_sluice()
+        cls.pf = PrivatePostfix(message_size_limit=10240000).start()
+        cls.sl = Sluice(backend=cls.pf, limits={"message_size": "200k"}, workers=2).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.sl:
+            cls.sl.stop()
+        if cls.pf:
+            cls.pf.stop()
+
+    def test_swaks_delivery_xclient_queue_id(self):
+        """swaks -> sluice -> Postfix: delivered; Postfix logs the real client."""
+        runner.require_swaks()
+        p, mid = swaks_send(self.sl.port, to="alice@example.test", source="127.0.0.23",
+                            helo="swaks.client.test", body="through sluice")
+        self.assertEqual(p.returncode, 0, p.stdout[-2000:] + p.stderr)
+        [m] = self.pf.wait_for_message(mid)
+        self.assertEqual(m.mailbox, "alice@example.test")
+        self.assertIn(b"through sluice", m.raw)
+        qid = self.pf.queue_id_for(mid)
+        self.assertIsNotNone(qid, self.pf.maillog())
+        # Postfix saw the real client through XCLIENT, not 127.0.0.1
+        self.assertEqual(self.pf.queue_info()[qid]["client"], "unknown[127.0.0.23]", self.pf.maillog())
+        self.assertIn(b"swaks.client.test", m.raw)   # HELO in Postfix's Received: header
+        # the client got Postfix's queue id, and so did the decision log
+        self.assertIn("queued as %s" % qid, p.stdout)
+        rec = self.sl.wait_decision(lambda r: r.get("msgid") == mid, event="msg.accept")
+        self.assertEqual(rec["queue_id"], qid)
+        self.assertEqual(rec["client"], "127.0.0.23")
+        self.assertEqual(rec["helo"], "swaks.client.test")
+        self.assertEqual(rec["from"], "sender@client.test")
+        self.assertEqual(rec["rcpts"], ["alice@example.test"])
+        self.assertEqual(rec["result"], "accepted")
+        self.assertTrue(rec["reply"].startswith("250 "), rec)
+        self.assertRegex(rec["ts"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+        self.assertRegex(rec["sid"], r"^[0-9a-f]{16}$")
+        self.assertGreater(rec["size"], 100)
+
+    def test_smtplib_pipelined_multiple_recipients(self):
+        """Python smtplib with PIPELINING: one unknown user refused by Postfix, two delivered."""
+        mid, msg = make_message(to="alice@example.test")
+        with smtplib_client(self.sl.port, source="127.0.0.24") as s:
+            code, ehlo = s.ehlo()
+            self.assertEqual(code, 250)
+            self.assertTrue(s.has_extn("pipelining"))
+            refused = s.sendmail("sender@client.test",
+                                 ["alice@example.test", "nosuchuser@example.test", "bob@example.test"], msg)
+            self.assertEqual(list(refused.keys()), ["nosuchuser@example.test"])
+            self.assertEqual(refused["nosuchuser@example.test"][0], 550)
+        got = self.pf.wait_for_message(mid, count=2)
+        self.assertEqual(sorted(m.mailbox for m in got), ["alice@example.test", "bob@example.test"])
+        rec = self.sl.wait_decision(lambda r: r.get("msgid") == mid, event="msg.accept")
+        self.assertEqual(sorted(rec["rcpts"]), ["alice@example.test", "bob@example.test"])
+
+    def test_ehlo_hides_backend_extensions(self):
+        """Postfix offers XCLIENT/XFORWARD/ETRN/VRFY/CHUNKING: the client sees none."""
+        with RawClient(self.sl.port) as c:
+            c.banner()
+            r = c.ehlo("client.test")
+            words = [l.split()[0].upper() for l in r.lines[1:]]
+            for hidden in ("XCLIENT", "XFORWARD", "CHUNKING", "ETRN", "VRFY", "STARTTLS", "AUTH"):
+                self.assertNotIn(hidden, words, r.lines)
+            self.assertIn("PIPELINING", words)
+            self.assertIn("SIZE %d" % (200 * 1024), r.lines)
+            self.assertEqual(r.lines[0], "mx.sluice.test")
+            c.quit()
+
+    def test_dot_stuffing_byte_exact(self):
+        """Lines starting with '.' arrive at Postfix exactly as the client meant them."""
+        body = ".leading dot\r\n..two dots\r\n.\tdot tab\r\n. \r\nlast\r\n"
+        mid, msg = make_message(to="carol@example.test", body=body)
+        with RawClient(self.sl.port) as c:
+            c.banner()
+            c.ehlo()
+            c.send_message("sender@client.test", ["carol@example.test"], msg)
+            c.quit()
+        [m] = self.pf.wait_for_message(mid)
+        self.assertIn(b"\n.leading dot\n..two dots\n.\tdot tab\n. \nlast\n", m.raw)
+
+    def test_bare_lf_rejected_never_committed(self):
+        """A bare LF in DATA: 550 5.6.0, Postfix never commits it, the session goes on."""
+        bad_id, bad = make_message(to="alice@example.test", body=b"line one\nline two\r\n")
+        good_id, good = make_message(to="alice@example.test")
+        with RawClient(self.sl.port, source="127.0.0.25") as c:
+            c.banner()
+            c.ehlo()
+            replies = c.send_message("sender@client.test", ["alice@example.test"], bad, expect_final=None)
+            self.assertEqual(replies[-1].code, 550, replies[-1])
+            self.assertEqual(replies[-1].enhanced, "5.6.0")
+            # the same session can still send a good message
+            replies = c.send_message("sender@client.test", ["alice@example.test"], good)
+            self.assertEqual(replies[-1].code, 250)
+            c.quit()
+        self.pf.wait_for_message(good_id)
+        self.pf.assert_not_delivered(bad_id)
+        rec = self.sl.wait_decision(lambda r: r.get("msgid") == bad_id, event="msg.reject")
+        self.assertEqual(rec["result"], "bare-lf")
+        self.assertTrue(rec["reply"].startswith("550 5.6.0"), rec)
+
+    def test_smuggling_never_reaches_postfix(self):
+        """'\\r\\n.\\n' followed by a smuggled transaction: nothing of it is delivered."""
+        outer = new_message_id()
+        smuggled = new_message_id()
+        payload = ("Message-ID: %s\r\nSubject: outer\r\n\r\nhello\r\n.\n"
+                   "MAIL FROM:<evil@attacker.test>\r\nRCPT TO:<bob@example.test>\r\nDATA\r\n"
+                   "Message-ID: %s\r\nSubject: smuggled\r\n\r\nsmuggled\r\n.\r\n" % (outer, smuggled)).encode()
+        with RawClient(self.sl.port) as c:
+            c.banner()
+            c.ehlo()
+            c.cmd("MAIL FROM:<sender@client.test>", expect=250)
+            c.cmd("RCPT TO:<alice@example.test>", expect=250)
+            c.cmd("DATA", expect=354)
+            c.send(payload)
+            first = c.read_reply()
+            self.assertEqual(first.code, 550, first)
+            # '.\n' is never an end of data: sluice refuses the message and
+            # hangs up, so the rest is never read as commands either
+            self.assertTrue(c.wait_closed(timeout=5))
+            self.assertNotIn(b"250", bytes(c.received).split(first.raw, 1)[1])
+        self.pf.assert_not_delivered(outer)
+        self.pf.assert_not_delivered(smuggled)
+        self.assertNotIn("evil@attacker.test", self.pf.maillog())
+
+    def test_oversized_message_never_committed(self):
+        """Over 'limit message_size': 552 5.3.4 and Postfix does not commit it."""
+        mid, msg = make_message(to="bob@example.test", size=300 * 1024)
+        with RawClient(self.sl.port) as c:
+            c.banner()
+            c.ehlo()
+            r = c.cmd("MAIL FROM:<sender@client.test> SIZE=%d" % len(msg))
+            self.assertEqual((r.code, r.enhanced), (552, "5.3.4"), r)
+            replies = c.send_message("sender@client.test", ["bob@example.test"], msg, expect_final=None)
+            self.assertEqual((replies[-1].code, replies[-1].enhanced), (552, "5.3.4"), replies[-1])
+            c.quit()
+        self.pf.assert_not_delivered(mid)
+
+    def test_client_vanishes_in_data(self):
+        """The client disconnects mid-DATA: Postfix drops the half message."""
+        mid, msg = make_message(to="alice@example.test", size=20000)
+        with RawClient(self.sl.port) as c:
+            c.banner()
+            c.ehlo()
+            c.cmd("MAIL FROM:<sender@client.test>", expect=250)
+            c.cmd("RCPT TO:<alice@example.test>", expect=250)
+            c.cmd("DATA", expect=354)
+            c.send(msg[:10000])
+            time.sleep(0.3)
+        rec = self.sl.wait_decision(event="txn.abort")
+        self.assertEqual(rec["from"], "sender@client.test")
+        self.pf.assert_not_delivered(mid)
+        self.pf.wait_log(r"lost connection after DATA")
+
+
+class PostfixNormaliseTest(unittest.TestCase):
+    """bare_lf normalise: the message is delivered with CRLF line ends."""
+
+    def test_normalised_delivery(self):
+        runner.require_postfix()
+        with PrivatePostfix() as pf, Sluice(backend=pf, bare_lf="normalise") as sl:
+            mid, msg = make_message(to="bob@example.test", body=b"one\ntwo\r\nthree\n")
+            with RawClient(sl.port) as c:
+                c.banner()
+                c.ehlo()
+                replies = c.send_message("sender@client.test", ["bob@example.test"], msg)
+                self.assertEqual(replies[-1].code, 250)
+                c.quit()
+            [m] = pf.wait_for_message(mid)
+            self.assertIn(b"\none\ntwo\nthree\n", m.raw)
+
+
+class PostfixUnixSocketTest(unittest.TestCase):
+    """The backend over a UNIX socket."""
+
+    def test_unix_backend(self):
+        runner.require_postfix()
+        with PrivatePostfix(unix_socket=True) as pf, Sluice(backend="unix:" + pf.unix_path) as sl:
+            mid, msg = make_message(to="carol@example.test")
+            with RawClient(sl.port, source="127.0.0.26") as c:
+                c.banner()
+                c.ehlo()
+                c.send_message("sender@client.test", ["carol@example.test"], msg)
+                c.quit()
+            [m] = pf.wait_for_message(mid)
+            qid = pf.queue_id_for(mid)
+            self.assertEqual(pf.queue_info()[qid]["client"], "unknown[127.0.0.26]", pf.maillog())
+
+
+if __name__ == "__main__":
+    runner.main()

@@ -253,8 +253,12 @@ client_event_cb(struct bufferevent *bev, short what, void *arg)
 			logrec_str(&r, "state", state_names[s->state]);
 			logrec_emit(&r);
 		}
-		if (s->state == ST_DATA)
+		if (s->state == ST_DATA) {
+			/* the FIFO is empty in DATA: the 421 goes straight out */
+			evbuffer_add_printf(bufferevent_get_output(bev), "421 4.4.2 %s Error: timeout exceeded\r\n",
+			    s->cfg->hostname);
 			sess_close(s, "timeout in DATA");
+		}
 		else if (fifo_local(s, CMD_UNKNOWN, "421 4.4.2 %s Error: timeout exceeded", s->cfg->hostname)) {
 			TAILQ_LAST(&s->fifo, inflight_q)->close_after = true;
 			fifo_flush(s);

@@ -29,6 +29,7 @@ data_scanner_init(struct data_scanner *d, enum data_bare bare)
 	d->bare = bare;
 	d->st = S_BOL;
 	d->in_headers = true;
+	d->after_crlf = true; /* the DATA command ended in CRLF */
 	d->hst = H_NAME;
 }
 
@@ -101,9 +102,9 @@ header_byte(struct data_scanner *d, unsigned char c, bool bol)
 	}
 }
 
-/* line_end - a line ended (CRLF, or a normalised/flagged bare one) */
+/* line_end - a line ended; crlf: by a real CRLF (only then may "." end DATA) */
 static void
-line_end(struct data_scanner *d)
+line_end(struct data_scanner *d, bool crlf)
 {
 	d->lines++;
 	if (d->in_headers && d->linelen == 0) {
@@ -113,6 +114,7 @@ line_end(struct data_scanner *d)
 	}
 	d->linelen = 0;
 	d->st = S_BOL;
+	d->after_crlf = crlf;
 }
 
 /* bare - a bare LF or CR: flag it; reject mode stops emitting */
@@ -128,13 +130,23 @@ bare(struct data_scanner *d, unsigned flag)
 static inline void
 content_byte(struct data_scanner *d, unsigned char c)
 {
-	if (c == '\0')
-		d->flags |= DATA_F_NUL;
 	if (d->in_headers)
 		header_byte(d, c, d->linelen == 0);
+	else if (c == '\0')
+		d->flags |= DATA_F_NUL;
 	if (d->linelen < UINT32_MAX)
 		d->linelen++;
 	d->size++;
+}
+
+/* dot_line - a "." line that is not an end of data: it is content */
+static void
+dot_line(struct data_scanner *d, const struct data_sink *sink, uint64_t bytes)
+{
+	/* stuffed, so that the backend reads a line with one dot, not an end */
+	emit(d, sink, "..\r\n", 4);
+	d->size += bytes;
+	d->linelen = 1;
 }
 
 /* finish - the message ended: settle the header state */
@@ -150,18 +162,10 @@ finish(struct data_scanner *d, size_t consumed, enum data_rc *rc)
 }
 
 /* data_scan - see smtp_data.h */
-/*
- * Bytes [run, i) of buf are pending emission. Three things are held back
- * instead, so that where the reads split the stream never changes what
- * the sink gets: a '.' at the start of a line and a CR after it (both may
- * be the terminator), and a CR that ends buf (a bare CR must not reach the
- * sink in reject mode). In reject mode the sink gets exactly the bytes
- * before the first bare LF or CR, less a held '.'; nothing after them.
- */
 size_t
 data_scan(struct data_scanner *d, const char *buf, size_t len, const struct data_sink *sink, enum data_rc *rc)
 {
-	size_t i = 0, run = 0;
+	size_t i = 0, run = 0; /* bytes [run, i) are pending emission */
 
 	*rc = DATA_MORE;
 	while (i < len) {
@@ -176,7 +180,7 @@ data_scan(struct data_scanner *d, const char *buf, size_t len, const struct data
 				d->st = S_DOT;
 				break;
 			}
-			__attribute__((fallthrough));
+			/* FALLTHROUGH */
 		case S_MID:
 			/* fast path: ordinary bytes up to the next CR or LF */
 			while (i < len && buf[i] != '\r' && buf[i] != '\n')
@@ -190,71 +194,74 @@ data_scan(struct data_scanner *d, const char *buf, size_t len, const struct data
 				i++;
 				break;
 			}
-			/* bare LF: the line so far goes out, then CRLF or nothing */
-			emit(d, sink, buf + run, i - run);
+			/* bare LF */
 			bare(d, DATA_F_BARE_LF);
-			emit(d, sink, "\r\n", 2);
-			run = ++i;
-			line_end(d);
+			if (d->bare == DATA_BARE_NORMALISE) {
+				emit(d, sink, buf + run, i - run);
+				emit(d, sink, "\r\n", 2);
+				run = i + 1;
+			}
+			i++;
+			line_end(d, false);
 			break;
 		case S_CR:
-			/* the CR is buf[i - 1], or held from the last call if i == 0 */
 			if (c == '\n') {
-				if (i == 0)
-					emit(d, sink, "\r", 1);
 				d->size++;
 				i++;
-				line_end(d);
+				line_end(d, true);
 				break;
 			}
-			/* bare CR: the line before it goes out, then CRLF or nothing */
-			if (i > 0)
-				emit(d, sink, buf + run, i - 1 - run);
+			/* bare CR: the CR is already pending; c starts a new line */
 			bare(d, DATA_F_BARE_CR);
-			emit(d, sink, "\r\n", 2);
-			run = i;
-			line_end(d);
+			if (d->bare == DATA_BARE_NORMALISE) {
+				emit(d, sink, buf + run, i - run);
+				emit(d, sink, "\n", 1);
+				run = i;
+			}
+			line_end(d, false);
 			break;
 		case S_DOT:
 			if (c == '\r') {
-				run = ++i; /* hold the CR with the dot */
+				run = ++i; /* ".\r" held */
 				d->st = S_DOTCR;
 				break;
 			}
 			if (c == '\n') {
-				/* ".\n": the client's end; never a backend's end */
+				/* ".\n" is never an end of data (SMTP smuggling) */
 				bare(d, DATA_F_BARE_LF);
-				return finish(d, i + 1, rc);
+				dot_line(d, sink, 2);
+				run = ++i;
+				line_end(d, false);
+				break;
 			}
-			/* a dot-stuffed or dot-led line: release the held dot */
+			/* a dot-stuffed line: the client's stuffing dot is not content */
 			emit(d, sink, ".", 1);
 			run = i;
-			content_byte(d, '.');
+			if (d->in_headers)
+				header_byte(d, '.', true);
+			d->linelen = 1;
 			d->st = S_MID;
 			break;
 		case S_DOTCR:
-			if (c == '\n')
+			if (c == '\n' && d->after_crlf)
 				return finish(d, i + 1, rc);
-			/* "." bare CR */
-			bare(d, DATA_F_BARE_CR);
-			if (d->bare == DATA_BARE_NORMALISE) {
-				/* normalised to ".\r\n": that is the end */
-				return finish(d, i, rc);
+			if (c == '\n') {
+				/* "." CRLF after a bare line end: not CRLF.CRLF, so content */
+				dot_line(d, sink, 3);
+				run = ++i;
+				line_end(d, true);
+				break;
 			}
-			/* reject mode: discarding, so the held ".\r" is dropped */
-			content_byte(d, '.');
-			d->size++;
-			line_end(d);
+			/* "." bare CR: content; c starts the next line */
+			bare(d, DATA_F_BARE_CR);
+			dot_line(d, sink, 2);
 			run = i;
+			line_end(d, false);
 			break;
 		default:
 			break;
 		}
 	}
-	/* a CR at the very end is held until the next byte tells what it is */
-	if (d->st == S_CR && i > 0)
-		emit(d, sink, buf + run, i - 1 - run);
-	else
-		emit(d, sink, buf + run, i - run);
+	emit(d, sink, buf + run, i - run);
 	return i;
 }

@@ -14,9 +14,10 @@
  *  - a bare LF or bare CR is flagged; in DATA_BARE_REJECT mode the scanner
  *    stops emitting (the caller abandons the backend transaction), in
  *    DATA_BARE_NORMALISE mode it emits CRLF in its place.
- * After a bare LF/CR was seen in reject mode, a "." line ending in LF also
- * ends the message (the client's idea of the end), since nothing of it
- * reaches the backend anyway.
+ * A "." line ends the message only when it follows CRLF and ends in CRLF:
+ * ".\n", "\n.\r\n", ".\r" are content (SMTP smuggling); in normalise mode
+ * they reach the backend dot-stuffed, so the backend cannot end there either.
+ * size counts the message as received, without the stuffing dots.
  */
 
 enum data_bare { DATA_BARE_REJECT = 0, DATA_BARE_NORMALISE, DATA_BARE_COUNT };
@@ -40,6 +41,7 @@ struct data_scanner {
 	uint8_t hst;       /* header-name state */
 	uint8_t hmatch;    /* bytes of "message-id:" matched */
 	bool in_headers;
+	bool after_crlf;     /* the current line began after a real CRLF */
 	bool msgid_seen;    /* only the first Message-ID header counts */
 	bool discard;      /* set by the caller or on a bare LF/CR in reject mode */
 	unsigned flags;    /* DATA_F_* seen */

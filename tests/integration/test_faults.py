@@ -1,0 +1,493 @@
+#!/usr/bin/env python3
+"""sluice against a misbehaving backend (the scriptable FakeBackend):
+odd but legal replies relayed intact, replies split and batched, pipelined
+replies kept in order, backend unreachable / dropping / stalling / talking
+garbage, bare-LF rejection without a committed backend transaction, the
+decision log's queue id and Message-ID, the XCLIENT prelude and the EHLO
+capability filter."""
+
+import time
+import unittest
+
+from harness import runner
+from harness.client import RawClient, ConnectionClosed, make_message, dot_stuff
+from harness.fakebackend import (FakeBackend, Reply, Raw, NoReply, Stall, Close, DropAfterData, Seq,
+                                 long_reply)
+from harness.sluice import Sluice, free_port
+
+HOST = "mx.sluice.test"
+
+
+def setUpModule():
+    runner.require_sluice()
+
+
+class SluiceCase(unittest.TestCase):
+    """Starts a FakeBackend and a sluice in front of it; both are stopped
+    by the cleanups. tearDown checks that sluice is still alive and that no
+    sanitizer complained."""
+
+    TIMEOUTS = {"command": "1s", "idle": "3s", "data": "3s"}
+
+    def setUp(self):
+        self._sluices = []
+
+    def start(self, script=None, fb_kw=None, ready="banner", **sl_kw):
+        fb = FakeBackend(script=script, **(fb_kw or {})).start()
+        self.addCleanup(fb.stop)
+        sl_kw.setdefault("timeouts", dict(self.TIMEOUTS))
+        sl = Sluice(backend=fb, hostname=HOST, ready=ready, **sl_kw).start()
+        self.addCleanup(sl.__exit__, None, None, None)
+        self._sluices.append(sl)
+        fb.clear()
+        return fb, sl
+
+    def client(self, sl, source="127.0.0.5", timeout=5):
+        c = RawClient(sl.port, source=source, timeout=timeout)
+        self.addCleanup(c.close)
+        return c
+
+    def session(self, sl, source="127.0.0.5", helo="client.test"):
+        c = self.client(sl, source)
+        c.banner()
+        c.ehlo(helo)
+        return c
+
+    def tearDown(self):
+        for sl in self._sluices:
+            self.assertTrue(sl.running(), "sluice died:\n" + "\n".join(sl.log_lines[-30:]))
+            self.assertEqual(sl.sanitizer_report(), [])
+
+    def assert_closed(self, c, timeout=5):
+        self.assertTrue(c.wait_closed(timeout), "sluice did not close the client connection")
+
+    def read_until_closed(self, c, timeout=5):
+        """All complete replies until the peer closes."""
+        out = []
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                out.append(c.read_reply(timeout=max(0.01, deadline - time.monotonic())))
+            except ConnectionClosed:
+                return out
+
+
+# ------------------------------------------------------------------ replies
+class ReplyRelayTest(SluiceCase):
+
+    def test_multiline_reply_with_empty_final_text_relayed_intact(self):
+        fb, sl = self.start(script={"MAIL": Reply(["250-2.1.0 first line", "250 "]),
+                                    "RCPT": Reply(["250-2.1.5 one", "250-two", "250"])})
+        c = self.session(sl)
+        r = c.cmd("MAIL FROM:<a@client.test>")
+        self.assertEqual(r.raw, b"250-2.1.0 first line\r\n250 \r\n")
+        r = c.cmd("RCPT TO:<x@example.test>")
+        self.assertEqual(r.raw, b"250-2.1.5 one\r\n250-two\r\n250\r\n")
+        # the session still works after the odd replies
+        c.cmd("RSET", expect=250)
+        self.assertEqual(c.quit().code, 221)
+
+    def test_replies_byte_by_byte_and_split_at_odd_points(self):
+        qid = "SPLIT42"
+        fb, sl = self.start(
+            fb_kw={"greeting": Reply("220 fake.backend.test ESMTP slow", byte_delay=0.002)},
+            script={
+                "EHLO": Reply(["250-fake.backend.test", "250-PIPELINING", "250-SIZE 10240000",
+                               "250 8BITMIME"], split_at=[1, 3, 4, 22, 23, 40], chunk_pause=0.02),
+                "MAIL": Reply("250 2.1.0 sender ok", byte_delay=0.003),
+                "RCPT": Reply(["250-2.1.5 recipient", "250 2.1.5 ok"], split_at=[3, 4, 19, 20, 21, 24],
+                              chunk_pause=0.03),
+                "DATA": Reply("354 go ahead", split_at=[2]),
+                ".": Reply("250 2.0.0 Ok: queued as %s" % qid, split_at=[29, 33, 34], chunk_pause=0.05),
+            })
+        c = self.client(sl)
+        self.assertEqual(str(c.banner()), "220 %s ESMTP" % HOST)
+        ehlo = c.ehlo()
+        self.assertEqual(ehlo.lines[0], HOST)
+        self.assertIn("PIPELINING", ehlo.lines)
+        self.assertEqual(c.cmd("MAIL FROM:<a@client.test>").raw, b"250 2.1.0 sender ok\r\n")
+        self.assertEqual(c.cmd("RCPT TO:<x@example.test>").raw, b"250-2.1.5 recipient\r\n250 2.1.5 ok\r\n")
+        self.assertEqual(c.cmd("DATA").raw, b"354 go ahead\r\n")
+        _mid, msg = make_message()
+        c.send(dot_stuff(msg) + b".\r\n")
+        self.assertEqual(c.read_reply().raw, b"250 2.0.0 Ok: queued as %s\r\n" % qid.encode())
+        # nothing extra arrived (no duplicated or stray fragments)
+        self.assertEqual(c.read_available(0.2), b"")
+        self.assertEqual(c.quit().code, 221)
+        self.assertEqual(fb.connections[0].messages, [msg])
+
+    def test_pipelined_replies_batched_in_one_write(self):
+        # MAIL is not answered on its own: the reply to it comes in the same
+        # write as the RCPT replies (only possible if sluice pipelined them).
+        fb, sl = self.start(script={
+            "MAIL": NoReply(),
+            "RCPT": [NoReply(), Raw(b"250 2.1.0 sender ok\r\n250-2.1.5 first\r\n250 2.1.5 rcpt one\r\n"
+                                    b"550 5.1.1 <b@example.test>: no such user\r\n")],
+        })
+        c = self.session(sl)
+        c.send(b"MAIL FROM:<a@client.test>\r\nRCPT TO:<a@example.test>\r\nRCPT TO:<b@example.test>\r\n")
+        r = c.read_replies(3)
+        self.assertEqual([x.raw for x in r],
+                         [b"250 2.1.0 sender ok\r\n", b"250-2.1.5 first\r\n250 2.1.5 rcpt one\r\n",
+                          b"550 5.1.1 <b@example.test>: no such user\r\n"])
+        self.assertEqual(c.read_available(0.2), b"")
+        self.assertEqual(c.cmd("RSET").code, 250)
+
+    def test_default_batched_replies_full_transaction_in_order(self):
+        fb, sl = self.start(fb_kw={"batch_replies": True})
+        c = self.session(sl)
+        _mid, msg = make_message()
+        c.send(b"MAIL FROM:<a@client.test>\r\nRCPT TO:<a@example.test>\r\nRCPT TO:<b@example.test>\r\n"
+               b"RCPT TO:<c@example.test>\r\nDATA\r\n")
+        self.assertEqual([x.code for x in c.read_replies(5)], [250, 250, 250, 250, 354])
+        c.send(dot_stuff(msg) + b".\r\nRSET\r\nNOOP\r\nQUIT\r\n")
+        r = c.read_replies(4)
+        self.assertEqual(str(r[0]), "250 2.0.0 Ok: queued as ABC123")
+        self.assertEqual([x.code for x in r[1:]], [250, 250, 221])
+        self.assert_closed(c)
+        self.assertEqual(fb.connections[0].transactions[0]["rcpts"],
+                         ["a@example.test", "b@example.test", "c@example.test"])
+
+    def test_pipelined_local_and_backend_rejections_in_order(self):
+        # The backend answers slowly, so a locally generated 501 would
+        # overtake the relayed replies if sluice did not keep the FIFO.
+        fb, sl = self.start(script={
+            "MAIL": Reply("250 2.1.0 Ok", delay=0.2),
+            "RCPT": [Reply("250 2.1.5 first ok", delay=0.2),
+                     Reply("550 5.1.1 <rej@example.test>: Recipient address rejected", delay=0.1),
+                     Reply("250 2.1.5 third ok", delay=0.1)],
+            "DATA": Reply("354 End data with <CR><LF>.<CR><LF>", delay=0.1),
+        })
+        c = self.session(sl)
+        c.send(b"MAIL FROM:<a@client.test>\r\n"
+               b"RCPT TO:<ok1@example.test>\r\n"
+               b"RCPT TO:<broken@example.test\r\n"
+               b"RCPT TO:<rej@example.test>\r\n"
+               b"RCPT TO:<ok2@example.test>\r\n"
+               b"DATA\r\n")
+        r = c.read_replies(6)
+        self.assertEqual([x.code for x in r], [250, 250, 501, 550, 250, 354], [str(x) for x in r])
+        self.assertEqual(str(r[1]), "250 2.1.5 first ok")
+        self.assertEqual(str(r[3]), "550 5.1.1 <rej@example.test>: Recipient address rejected")
+        self.assertEqual(str(r[4]), "250 2.1.5 third ok")
+        _mid, msg = make_message()
+        c.send(dot_stuff(msg) + b".\r\n")
+        self.assertEqual(c.expect(250).text, "2.0.0 Ok: queued as ABC123")
+        conn = fb.connections[0]
+        self.assertEqual([x for x in conn.commands if x.startswith("RCPT")],
+                         ["RCPT TO:<ok1@example.test>", "RCPT TO:<rej@example.test>",
+                          "RCPT TO:<ok2@example.test>"])
+        self.assertFalse(fb.saw(b"broken@"))
+        self.assertEqual(conn.messages, [msg])
+        d = sl.wait_decision(event="msg.accept")
+        self.assertEqual(d["rcpts"], ["ok1@example.test", "ok2@example.test"])
+
+
+# ------------------------------------------------------------------ faults
+class BackendFaultTest(SluiceCase):
+
+    def test_backend_unreachable_421(self):
+        port = free_port()          # nothing listens there
+        sl = Sluice(backend="127.0.0.1:%d" % port, hostname=HOST, ready="listen",
+                    timeouts={"connect": "1s", "command": "1s"}).start()
+        self.addCleanup(sl.__exit__, None, None, None)
+        self._sluices.append(sl)
+        c = self.client(sl)
+        r = c.read_reply()
+        self.assertEqual(r.code, 421, str(r))
+        self.assertEqual(r.enhanced, "4.4.1")
+        self.assert_closed(c)
+
+    def test_drop_mid_data_tempfails_and_next_message_reconnects(self):
+        fb, sl = self.start(script=[{"DATA": DropAfterData(300)}, {}])
+        c = self.session(sl, source="127.0.0.11")
+        c.cmd("MAIL FROM:<a@client.test>", expect=250)
+        c.cmd("RCPT TO:<x@example.test>", expect=250)
+        c.cmd("DATA", expect=354)
+        mid, msg = make_message(size=20000)
+        c.send_split(dot_stuff(msg) + b".\r\n", sizes=[200, 400, 5000], pause=0.05)
+        r = c.read_reply()
+        self.assertEqual(r.code, 451, str(r))
+        self.assertEqual(r.enhanced, "4.4.2")
+        self.assertEqual(c.read_available(0.2), b"")
+        conn0 = fb.connections[0]
+        self.assertEqual(conn0.wait_closed(), "drop")
+        self.assertEqual(conn0.messages, [])
+        d = sl.wait_decision(event="msg.tempfail")
+        self.assertEqual(d["msgid"], mid)
+        self.assertTrue(d["reply"].startswith("451 4.4.2"), d)
+        self.assertEqual([x for x in sl.decisions() if x["event"] == "msg.accept"], [])
+        # the session goes on: the next transaction uses a new backend connection
+        mid2, msg2 = make_message()
+        c.send_message("a@client.test", ["x@example.test"], msg2)
+        self.assertEqual(len(fb.connections), 2)
+        self.assertEqual(fb.connections[1].messages, [msg2])
+        self.assertEqual(c.quit().code, 221)
+
+    def test_drop_after_dot_before_reply_is_451(self):
+        for rst in (False, True):
+            with self.subTest(rst=rst):
+                fb, sl = self.start(script={".": Close(rst=rst)})
+                c = self.session(sl)
+                mid, msg = make_message()
+                replies = c.send_message("a@client.test", ["x@example.test"], msg, expect_final=None)
+                self.assertEqual(replies[-1].code, 451, str(replies[-1]))
+                self.assertEqual(replies[-1].enhanced, "4.4.2")
+                d = sl.wait_decision(event="msg.tempfail")
+                self.assertEqual(d["msgid"], mid)
+                self.assertFalse(any(x["event"] == "msg.accept" for x in sl.decisions()))
+                # a backend that dropped is not a reason to end the client session
+                self.assertEqual(c.cmd("NOOP").code, 250)
+                self.assertEqual(c.quit().code, 221)
+
+    def test_stall_on_rcpt_451_after_command_timeout(self):
+        fb, sl = self.start(script=[{"RCPT": Stall()}, {}])
+        c = self.session(sl, source="127.0.0.12")
+        c.cmd("MAIL FROM:<a@client.test>", expect=250)
+        r = c.cmd("RCPT TO:<x@example.test>", timeout=8)
+        self.assertEqual(r.code, 451, str(r))
+        self.assertEqual(r.enhanced, "4.4.2")
+        fb.connections[0].wait_closed(5)
+        # session continues: RSET, then a new transaction on a new connection
+        self.assertEqual(c.cmd("RSET").code, 250)
+        _mid, msg = make_message()
+        c.send_message("a@client.test", ["y@example.test"], msg)
+        conn1 = fb.connections[1]
+        self.assertEqual(conn1.verbs[:3], ["EHLO", "XCLIENT", "EHLO"])
+        self.assertEqual(conn1.xclient[0]["ADDR"], "127.0.0.12")
+        self.assertEqual(conn1.transactions[0]["rcpts"], ["y@example.test"])
+        self.assertEqual(c.quit().code, 221)
+
+    def test_drop_on_mail_451_then_retry_reconnects(self):
+        fb, sl = self.start(script=[{"MAIL": Close()}, {}])
+        c = self.session(sl, source="127.0.0.17")
+        r = c.cmd("MAIL FROM:<a@client.test>")
+        self.assertEqual(r.code, 451, str(r))
+        self.assertEqual(r.enhanced, "4.4.2")
+        self.assertEqual(c.cmd("NOOP").code, 250)
+        c.cmd("RSET", expect=250)
+        c.cmd("MAIL FROM:<a@client.test>", expect=250)
+        c.cmd("RCPT TO:<x@example.test>", expect=250)
+        self.assertEqual(len(fb.connections), 2)
+        self.assertEqual(fb.connections[1].verbs, ["EHLO", "XCLIENT", "EHLO", "MAIL", "RCPT"])
+        self.assertEqual(c.quit().code, 221)
+
+    def test_stall_after_dot_451_never_250(self):
+        fb, sl = self.start(script={".": Stall()})
+        c = self.session(sl)
+        mid, msg = make_message()
+        c.cmd("MAIL FROM:<a@client.test>", expect=250)
+        c.cmd("RCPT TO:<x@example.test>", expect=250)
+        c.cmd("DATA", expect=354)
+        c.send(dot_stuff(msg) + b".\r\n")
+        r = c.read_reply(timeout=10)
+        self.assertEqual(r.code, 451, str(r))
+        self.assertEqual(r.enhanced, "4.4.2")
+        d = sl.wait_decision(event="msg.tempfail")
+        self.assertEqual(d["msgid"], mid)
+        fb.connections[0].wait_closed(5)
+        # a late 250 from the backend must not reach the client either
+        self.assertEqual(c.read_available(0.3), b"")
+        self.assertFalse(any(x["event"] == "msg.accept" for x in sl.decisions()))
+
+    def test_backend_closes_between_transactions_next_mail_reconnects(self):
+        fb, sl = self.start(script=[{".": Seq(Reply("250 2.0.0 Ok: queued as FIRST"), Close())},
+                                    {"CONNECT": None}])
+        c = self.session(sl, source="127.0.0.16")
+        _m1, msg1 = make_message()
+        self.assertEqual(str(c.send_message("a@client.test", ["x@example.test"], msg1)[-1]),
+                         "250 2.0.0 Ok: queued as FIRST")
+        fb.connections[0].wait_closed(5)
+        time.sleep(0.2)
+        _m2, msg2 = make_message()
+        replies = c.send_message("a@client.test", ["y@example.test"], msg2, expect_final=None)
+        self.assertEqual([x.code for x in replies], [250, 250, 354, 250], [str(x) for x in replies])
+        self.assertEqual(fb.connections[1].messages, [msg2])
+        self.assertEqual(fb.connections[1].xclient[0]["ADDR"], "127.0.0.16")
+        self.assertEqual(c.quit().code, 221)
+
+    def test_backend_421_relayed_and_session_closed(self):
+        fb, sl = self.start(script={"MAIL": Seq(Reply("421 4.3.2 backend shutting down"), Close())})
+        c = self.session(sl)
+        c.send_line("MAIL FROM:<a@client.test>")
+        replies = self.read_until_closed(c)
+        self.assertEqual([str(x) for x in replies], ["421 4.3.2 backend shutting down"])
+
+    def _protocol_error(self, script, limits=None, cmd="MAIL FROM:<a@client.test>"):
+        fb, sl = self.start(script=script, limits=limits or {})
+        c = self.session(sl)
+        c.send_line(cmd)
+        replies = self.read_until_closed(c)
+        self.assertTrue(replies, "no reply before the close")
+        last = replies[-1]
+        self.assertEqual(last.code, 421, [str(x) for x in replies])
+        self.assertEqual(last.enhanced, "4.4.2")
+        self.assertIn("protocol error", last.text)
+        self.assertTrue(c.eof)
+        # the garbage itself never reaches the client
+        self.assertNotIn(b"garbage", bytes(c.received))
+        self.assertNotIn(b"xxxxxxxxxx", bytes(c.received))
+        fb.connections[0].wait_closed(5)
+        sl.wait_event("conn.close", client="127.0.0.5")
+        return replies, fb, sl
+
+    def test_garbage_reply_421_and_close(self):
+        replies, _fb, _sl = self._protocol_error({"MAIL": Raw(b"\x00\xffgarbage without a code\r\n")})
+        self.assertEqual(len(replies), 1)
+
+    def test_code_change_mid_reply_421_and_close(self):
+        replies, _fb, _sl = self._protocol_error({"MAIL": Reply(["250-2.1.0 first", "550 5.0.0 garbage"])})
+        self.assertEqual(len(replies), 1)
+
+    def test_over_long_reply_421_and_close(self):
+        replies, _fb, _sl = self._protocol_error({"MAIL": long_reply(250, length=20000, lines=1)},
+                                                 limits={"reply_length": 1024})
+        self.assertEqual(len(replies), 1)
+
+    def test_over_long_multiline_reply_421_and_close(self):
+        replies, _fb, _sl = self._protocol_error({"MAIL": long_reply(250, length=20000, lines=200)},
+                                                 limits={"reply_length": 1024})
+        self.assertEqual(len(replies), 1)
+
+    def test_unsolicited_reply_421_and_close(self):
+        fb, sl = self.start(script={"MAIL": Raw(b"250 2.1.0 Ok\r\n250 2.0.0 unsolicited garbage\r\n")})
+        c = self.session(sl)
+        c.send_line("MAIL FROM:<a@client.test>")
+        replies = self.read_until_closed(c)
+        self.assertIn(len(replies), (1, 2), [str(x) for x in replies])
+        self.assertEqual(replies[-1].code, 421, [str(x) for x in replies])
+        self.assertEqual(replies[-1].enhanced, "4.4.2")
+        if len(replies) == 2:
+            self.assertEqual(str(replies[0]), "250 2.1.0 Ok")
+        self.assertNotIn(b"unsolicited", bytes(c.received))
+
+
+# --------------------------------------------------------- bare LF / records
+class DataIntegrityTest(SluiceCase):
+
+    def _bare_case(self, bad_body, source):
+        fb, sl = self.start()
+        c = self.session(sl, source=source)
+        c.cmd("MAIL FROM:<a@client.test>", expect=250)
+        c.cmd("RCPT TO:<x@example.test>", expect=250)
+        c.cmd("DATA", expect=354)
+        mid, msg = make_message(body=bad_body)
+        c.send(msg + b".\r\n")
+        r = c.read_reply()
+        self.assertEqual(r.code, 550, str(r))
+        self.assertEqual(r.enhanced, "5.6.0")
+        conn0 = fb.connections[0]
+        conn0.wait_closed(5)
+        # the backend never got the end-of-data: no completed message, and
+        # the data it did get never contains a CRLF.CRLF
+        self.assertEqual(conn0.messages, [])
+        self.assertEqual(conn0.raw_data, [])
+        self.assertEqual(conn0.transactions, [])
+        after_data = bytes(conn0.raw).split(b"DATA\r\n", 1)[-1]
+        self.assertNotIn(b"\r\n.\r\n", after_data)
+        self.assertNotEqual(conn0.close_reason, "quit")
+        d = sl.wait_decision(event="msg.reject")
+        self.assertEqual(d["msgid"], mid)
+        # a follow-up message in the same session goes through a new connection
+        mid2, msg2 = make_message()
+        replies = c.send_message("b@client.test", ["y@example.test"], msg2)
+        self.assertEqual(replies[-1].code, 250)
+        self.assertEqual(len(fb.connections), 2)
+        conn1 = fb.connections[1]
+        self.assertEqual(conn1.verbs[:3], ["EHLO", "XCLIENT", "EHLO"])
+        self.assertEqual(conn1.commands[0], "EHLO %s" % HOST)
+        self.assertEqual(conn1.commands[2], "EHLO client.test")
+        self.assertEqual(conn1.xclient[0]["ADDR"], source)
+        self.assertEqual(conn1.xclient[0]["HELO"], "client.test")
+        self.assertEqual(conn1.messages, [msg2])
+        self.assertEqual(conn1.transactions[0]["mail_from"], "b@client.test")
+        d2 = sl.wait_decision(event="msg.accept")
+        self.assertEqual(d2["msgid"], mid2)
+        self.assertEqual(c.quit().code, 221)
+
+    def test_bare_lf_rejected_backend_not_committed_then_new_connection(self):
+        self._bare_case(b"line one\r\nbare\nline\r\n", "127.0.0.13")
+
+    def test_bare_cr_rejected_backend_not_committed_then_new_connection(self):
+        self._bare_case(b"line one\r\nbare\rline\r\n", "127.0.0.14")
+
+    def test_queue_id_and_message_id_in_decision_log(self):
+        fb, sl = self.start(fb_kw={"queue_id": "4XyZ9QueueId"})
+        c = self.session(sl, source="127.0.0.15", helo="helo.client.test")
+        mid, msg = make_message()
+        replies = c.send_message("from@client.test", ["r1@example.test", "r2@example.test"], msg)
+        self.assertEqual(str(replies[-1]), "250 2.0.0 Ok: queued as 4XyZ9QueueId")
+        d = sl.wait_decision(event="msg.accept")
+        self.assertEqual(d["queue_id"], "4XyZ9QueueId")
+        self.assertEqual(d["msgid"], mid)
+        self.assertEqual(d["from"], "from@client.test")
+        self.assertEqual(d["rcpts"], ["r1@example.test", "r2@example.test"])
+        self.assertEqual(d["client"], "127.0.0.15")
+        self.assertEqual(d["helo"], "helo.client.test")
+        self.assertEqual(d["reply"], "250 2.0.0 Ok: queued as 4XyZ9QueueId")
+        self.assertEqual(d["size"], len(msg))
+        self.assertRegex(d["sid"], r"^[0-9a-f]{16}$")
+        self.assertEqual(c.quit().code, 221)
+
+
+# ------------------------------------------------------ XCLIENT and EHLO
+class PreludeTest(SluiceCase):
+
+    def test_xclient_carries_real_client_address_port_helo(self):
+        fb, sl = self.start()
+        c = self.session(sl, source="127.0.0.23", helo="client.example")
+        c.cmd("MAIL FROM:<a@client.test>", expect=250)
+        c.cmd("RSET", expect=250)
+        conn = fb.connections[0]
+        self.assertEqual(conn.commands[0], "EHLO %s" % HOST)
+        self.assertEqual(conn.verbs[:3], ["EHLO", "XCLIENT", "EHLO"])
+        self.assertEqual(conn.xclient, [{"ADDR": "127.0.0.23", "PORT": str(c.local_address[1]),
+                                         "NAME": "[UNAVAILABLE]", "HELO": "client.example",
+                                         "PROTO": "ESMTP"}])
+        self.assertEqual(conn.commands[2], "EHLO client.example")
+        self.assertEqual(conn.helo, "client.example")
+        self.assertEqual(c.quit().code, 221)
+
+    def test_xclient_helo_proto_smtp_and_only_advertised_attributes(self):
+        kws = ["PIPELINING", "SIZE 10240000", "XCLIENT ADDR HELO PROTO"]
+        fb, sl = self.start(fb_kw={"ehlo_keywords": kws})
+        c = self.client(sl, source="127.0.0.24")
+        c.banner()
+        self.assertEqual(str(c.cmd("HELO old.client.test")), "250 %s" % HOST)
+        c.cmd("MAIL FROM:<a@client.test>", expect=250)
+        conn = fb.connections[0]
+        self.assertEqual(conn.xclient, [{"ADDR": "127.0.0.24", "HELO": "old.client.test", "PROTO": "SMTP"}])
+        self.assertEqual(conn.verbs[:4], ["EHLO", "XCLIENT", "HELO", "MAIL"])
+        self.assertEqual(conn.commands[2], "HELO old.client.test")
+        self.assertEqual(c.quit().code, 221)
+
+    def test_ehlo_capabilities_filtered(self):
+        kws = ["PIPELINING", "SIZE 10240000", "8BITMIME", "ENHANCEDSTATUSCODES", "CHUNKING",
+               "XCLIENT NAME ADDR PROTO HELO PORT", "STARTTLS", "AUTH PLAIN LOGIN", "AUTH=PLAIN",
+               "XFORWARD NAME ADDR PROTO HELO", "ETRN", "VRFY", "DSN", "SMTPUTF8", "BINARYMIME"]
+        fb, sl = self.start(fb_kw={"ehlo_keywords": kws}, limits={"message_size": "1M"})
+        c = self.client(sl)
+        c.banner()
+        r = c.ehlo()
+        self.assertEqual(r.codes, ["250"] * len(r.lines))
+        self.assertEqual(r.lines[0], HOST)
+        self.assertTrue(r.raw.startswith(b"250-%s\r\n" % HOST.encode()))
+        kw = r.lines[1:]
+        self.assertEqual(sorted(kw), sorted(["PIPELINING", "8BITMIME", "ENHANCEDSTATUSCODES", "DSN",
+                                             "SMTPUTF8", "SIZE 1048576"]), r.raw)
+        for bad in ("CHUNKING", "XCLIENT", "STARTTLS", "AUTH", "XFORWARD", "ETRN", "BINARYMIME"):
+            self.assertNotIn(bad.encode(), r.raw)
+        self.assertNotIn(b"fake.backend.test", r.raw)
+
+    def test_ehlo_size_is_the_smaller_of_limit_and_backend(self):
+        kws = ["PIPELINING", "SIZE 5000", "8BITMIME"]
+        fb, sl = self.start(fb_kw={"ehlo_keywords": kws}, limits={"message_size": "1M"})
+        c = self.client(sl)
+        c.banner()
+        r = c.ehlo()
+        self.assertIn("SIZE 5000", r.lines)
+        self.assertEqual(len([x for x in r.lines if x.startswith("SIZE")]), 1)
+
+
+if __name__ == "__main__":
+    runner.main()

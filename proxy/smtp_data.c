@@ -130,10 +130,10 @@ bare(struct data_scanner *d, unsigned flag)
 static inline void
 content_byte(struct data_scanner *d, unsigned char c)
 {
+	if (c == '\0')
+		d->flags |= DATA_F_NUL; /* in the headers too */
 	if (d->in_headers)
 		header_byte(d, c, d->linelen == 0);
-	else if (c == '\0')
-		d->flags |= DATA_F_NUL;
 	if (d->linelen < UINT32_MAX)
 		d->linelen++;
 	d->size++;
@@ -162,10 +162,18 @@ finish(struct data_scanner *d, size_t consumed, enum data_rc *rc)
 }
 
 /* data_scan - see smtp_data.h */
+/*
+ * Bytes [run, i) of buf are pending emission. Held back instead, so that
+ * where the reads split the stream never changes what the sink gets: a '.'
+ * at the start of a line and a CR after it (maybe the terminator), and a
+ * CR that ends buf (a bare CR must not reach the sink in reject mode). In
+ * reject mode the sink gets exactly the bytes before the first bare LF or
+ * CR, less a held '.'; nothing after them.
+ */
 size_t
 data_scan(struct data_scanner *d, const char *buf, size_t len, const struct data_sink *sink, enum data_rc *rc)
 {
-	size_t i = 0, run = 0; /* bytes [run, i) are pending emission */
+	size_t i = 0, run = 0;
 
 	*rc = DATA_MORE;
 	while (i < len) {
@@ -180,7 +188,7 @@ data_scan(struct data_scanner *d, const char *buf, size_t len, const struct data
 				d->st = S_DOT;
 				break;
 			}
-			/* FALLTHROUGH */
+			__attribute__((fallthrough));
 		case S_MID:
 			/* fast path: ordinary bytes up to the next CR or LF */
 			while (i < len && buf[i] != '\r' && buf[i] != '\n')
@@ -194,30 +202,29 @@ data_scan(struct data_scanner *d, const char *buf, size_t len, const struct data
 				i++;
 				break;
 			}
-			/* bare LF */
+			/* bare LF: the line so far goes out, then CRLF or nothing */
+			emit(d, sink, buf + run, i - run);
 			bare(d, DATA_F_BARE_LF);
-			if (d->bare == DATA_BARE_NORMALISE) {
-				emit(d, sink, buf + run, i - run);
-				emit(d, sink, "\r\n", 2);
-				run = i + 1;
-			}
-			i++;
+			emit(d, sink, "\r\n", 2);
+			run = ++i;
 			line_end(d, false);
 			break;
 		case S_CR:
+			/* the CR is buf[i - 1], or held from the last call if i == 0 */
 			if (c == '\n') {
+				if (i == 0)
+					emit(d, sink, "\r", 1);
 				d->size++;
 				i++;
 				line_end(d, true);
 				break;
 			}
-			/* bare CR: the CR is already pending; c starts a new line */
+			/* bare CR: the line before it goes out, then CRLF or nothing */
+			if (i > 0)
+				emit(d, sink, buf + run, i - 1 - run);
 			bare(d, DATA_F_BARE_CR);
-			if (d->bare == DATA_BARE_NORMALISE) {
-				emit(d, sink, buf + run, i - run);
-				emit(d, sink, "\n", 1);
-				run = i;
-			}
+			emit(d, sink, "\r\n", 2);
+			run = i;
 			line_end(d, false);
 			break;
 		case S_DOT:
@@ -262,6 +269,10 @@ data_scan(struct data_scanner *d, const char *buf, size_t len, const struct data
 			break;
 		}
 	}
-	emit(d, sink, buf + run, i - run);
+	/* a CR at the very end is held until the next byte tells what it is */
+	if (d->st == S_CR && i > 0)
+		emit(d, sink, buf + run, i - 1 - run);
+	else
+		emit(d, sink, buf + run, i - run);
 	return i;
 }

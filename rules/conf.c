@@ -21,6 +21,9 @@ struct lexer {
 	bool failed;
 };
 
+static void lex_fail(struct lexer *lx, int line, int col, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
 /* lex_fail - record the first error with its position */
 static void
 lex_fail(struct lexer *lx, int line, int col, const char *fmt, ...)
@@ -32,6 +35,8 @@ lex_fail(struct lexer *lx, int line, int col, const char *fmt, ...)
 		return;
 	lx->failed = true;
 	n = snprintf(lx->err->msg, sizeof(lx->err->msg), "%s:%d:%d: ", lx->file, line, col);
+	if (n < 0 || (size_t)n >= sizeof(lx->err->msg))
+		return; /* a very long file name fills the message by itself */
 	va_start(ap, fmt);
 	vsnprintf(lx->err->msg + n, sizeof(lx->err->msg) - (size_t)n, fmt, ap);
 	va_end(ap);
@@ -56,8 +61,9 @@ is_word_char(unsigned char c)
 {
 	if (c >= 0x80)
 		return true; /* UTF-8 in bare words (host names in comments, texts) */
+	/* strchr() finds the terminating NUL too: NUL must not be a word byte */
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-	    strchr("-_.:/[]@*+=<>!~,%$^&?|()'", c) != NULL;
+	    (c != '\0' && strchr("-_.:/[]@*+=<>!~,%$^&?|()'", c) != NULL);
 }
 
 enum tok { T_EOF = 0, T_WORD, T_END, T_OPEN, T_CLOSE, T_ERR, T_COUNT };
@@ -123,8 +129,12 @@ lex_next(struct lexer *lx, char **word, int *line, int *col)
 					c = '\n';
 				else if (c == 't')
 					c = '\t';
-				else if (c != '"' && c != '\\') {
-					lex_fail(lx, lx->line, lx->col - 1, "unknown escape \\%c", c);
+				else if (c != '"' && c != '\\' && c != '\0') {
+					if (c > 0x20 && c < 0x7f)
+						lex_fail(lx, lx->line, lx->col - 1, "unknown escape \\%c", c);
+					else
+						lex_fail(lx, lx->line, lx->col - 1, "unknown escape: backslash before byte 0x%02x",
+						    (unsigned char)c);
 					free(buf);
 					return T_ERR;
 				}
@@ -170,8 +180,10 @@ lex_next(struct lexer *lx, char **word, int *line, int *col)
 	}
 	if (*lx->p == '\0')
 		lex_fail(lx, *line, *col, "NUL byte in configuration");
-	else
+	else if (*lx->p > 0x20 && *lx->p < 0x7f)
 		lex_fail(lx, *line, *col, "unexpected character '%c'", *lx->p);
+	else
+		lex_fail(lx, *line, *col, "unexpected byte 0x%02x", (unsigned char)*lx->p);
 	return T_ERR;
 }
 

@@ -23,6 +23,9 @@ struct loadctx {
 	int nerr;
 };
 
+static void cfg_err(struct loadctx *lc, const struct conf_stmt *s, int word, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
 /* cfg_err - report one problem at a statement word */
 static void
 cfg_err(struct loadctx *lc, const struct conf_stmt *s, int word, const char *fmt, ...)
@@ -121,22 +124,36 @@ cfg_parse_addr(const char *spec, struct cfg_addr *out, const char **why)
 	if (spec[0] == '[') {
 		const char *rb = strchr(spec, ']');
 
-		if (rb == NULL || rb[1] != ':' || (size_t)(rb - spec - 1) >= sizeof(host)) {
+		if (rb == NULL || rb[1] != ':' || rb == spec + 1 || (size_t)(rb - spec - 1) >= sizeof(host)) {
 			*why = "expected [IPv6]:port";
 			return -1;
 		}
 		memcpy(host, spec + 1, (size_t)(rb - spec - 1));
 		host[rb - spec - 1] = '\0';
 		port = rb + 2;
+		if (strchr(host, ':') == NULL) {
+			*why = "brackets are for IPv6 addresses";
+			return -1;
+		}
 	} else {
-		colon = strrchr(spec, ':');
+		colon = strchr(spec, ':');
 		if (colon == NULL || (size_t)(colon - spec) >= sizeof(host)) {
 			*why = "expected address:port";
+			return -1;
+		}
+		if (strchr(colon + 1, ':') != NULL) {
+			*why = "write IPv6 addresses in brackets: [::1]:25";
 			return -1;
 		}
 		memcpy(host, spec, (size_t)(colon - spec));
 		host[colon - spec] = '\0';
 		port = colon + 1;
+	}
+	for (const char *p = port; *p != '\0'; p++) {
+		if (*p < '0' || *p > '9') {
+			*why = "port must be 1..65535";
+			return -1;
+		}
 	}
 	errno = 0;
 	pn = strtoul(port, &end, 10);
@@ -488,22 +505,66 @@ cfg_defaults(struct config *c)
 	c->bare = DATA_BARE_REJECT;
 }
 
-/* fnv1a - a short, stable fingerprint of the configuration text */
+/* cfg_hash - a short, stable fingerprint of the configuration text */
 static void
-cfg_hash_file(struct config *c, const char *path)
+cfg_hash(struct config *c, const char *text, size_t len)
 {
-	FILE *fp = fopen(path, "r");
 	uint64_t h = 1469598103934665603ULL;
-	int ch;
 
-	if (fp != NULL) {
-		while ((ch = getc(fp)) != EOF) {
-			h ^= (unsigned char)ch;
-			h *= 1099511628211ULL;
-		}
-		fclose(fp);
+	for (size_t i = 0; i < len; i++) {
+		h ^= (unsigned char)text[i];
+		h *= 1099511628211ULL;
 	}
 	snprintf(c->hash, sizeof(c->hash), "%016llx", (unsigned long long)h);
+}
+
+/* cfg_read - the whole file, bounded; NULL with a message on failure */
+static char *
+cfg_read(const char *path, size_t *len, FILE *errs)
+{
+	FILE *fp = fopen(path, "r");
+	char *buf = NULL;
+	size_t cap = 0;
+
+	*len = 0;
+	if (fp == NULL) {
+		fprintf(errs, "%s: %s\n", path, strerror(errno));
+		return NULL;
+	}
+	for (;;) {
+		size_t n;
+
+		if (*len == cap) {
+			char *nb;
+
+			if (cap >= ((size_t)16 << 20)) {
+				fprintf(errs, "%s: file larger than 16 MiB\n", path);
+				goto fail;
+			}
+			cap = cap ? cap * 2 : 8192;
+			nb = realloc(buf, cap + 1);
+			if (nb == NULL) {
+				fprintf(errs, "%s: out of memory\n", path);
+				goto fail;
+			}
+			buf = nb;
+		}
+		n = fread(buf + *len, 1, cap - *len, fp);
+		*len += n;
+		if (n == 0)
+			break;
+	}
+	if (ferror(fp)) {
+		fprintf(errs, "%s: read error\n", path);
+		goto fail;
+	}
+	fclose(fp);
+	buf[*len] = '\0';
+	return buf;
+fail:
+	fclose(fp);
+	free(buf);
+	return NULL;
 }
 
 /* cfg_load - see config.h */
@@ -514,16 +575,26 @@ cfg_load(const char *path, FILE *errs, int *nerr)
 	struct conf_doc *doc;
 	struct loadctx lc = { errs, 0 };
 	struct config *c;
+	char *text;
+	size_t len;
 
 	*nerr = 0;
-	doc = conf_parse_file(path, &perr);
+	text = cfg_read(path, &len, errs);
+	if (text == NULL) {
+		*nerr = 1;
+		return NULL;
+	}
+	doc = conf_parse(path, text, len, &perr);
 	if (doc == NULL) {
+		free(text);
 		fprintf(errs, "%s\n", perr.msg);
 		*nerr = 1;
 		return NULL;
 	}
 	c = xcalloc(1, sizeof(*c));
 	atomic_init(&c->refs, 1);
+	cfg_hash(c, text, len);
+	free(text);
 	c->path = xstrdup(path);
 	cfg_defaults(c);
 	for (const struct conf_stmt *s = doc->first; s != NULL; s = s->next)
@@ -549,7 +620,6 @@ cfg_load(const char *path, FILE *errs, int *nerr)
 		cfg_free(c);
 		return NULL;
 	}
-	cfg_hash_file(c, path);
 	return c;
 }
 

@@ -59,6 +59,9 @@ static const struct {
 	{ "192.0.2.1:-25", -1, 0, 0, NULL }, { "256.0.2.1:25", -1, 0, 0, NULL },
 	{ "mx.example:25", -1, 0, 0, NULL }, { "[::1]", -1, 0, 0, NULL }, { "[::1]25", -1, 0, 0, NULL },
 	{ "[::1:25", -1, 0, 0, NULL }, { "[::g]:25", -1, 0, 0, NULL }, { "", -1, 0, 0, NULL },
+	/* IPv6 only in brackets, brackets only for IPv6, digits-only ports */
+	{ "[]:25", -1, 0, 0, NULL }, { "[*]:25", -1, 0, 0, NULL }, { "[1.2.3.4]:25", -1, 0, 0, NULL },
+	{ "::1:25", -1, 0, 0, NULL }, { "127.0.0.1:+25", -1, 0, 0, NULL }, { "127.0.0.1: 25", -1, 0, 0, NULL },
 	{ "unix:", -1, 0, 0, NULL }, { "unix:run/x", -1, 0, 0, NULL },
 };
 

@@ -619,7 +619,7 @@ static void
 cmd_helo(struct session *s, const struct smtp_cmd *c, const char *line, size_t len)
 {
 	char *helo = strndup(c->arg, MIN(c->arglen, 255));
-	char *hl = malloc(len);
+	char *hl = malloc(len + 1); /* NUL-terminated: replayed with strdup() */
 
 	if (helo == NULL || hl == NULL) {
 		free(helo);
@@ -628,6 +628,7 @@ cmd_helo(struct session *s, const struct smtp_cmd *c, const char *line, size_t l
 		return;
 	}
 	memcpy(hl, line, len);
+	hl[len] = '\0';
 	/* a new backend connection needs no replay: this command is the HELO */
 	if (s->bbev == NULL && backend_open(s, false) < 0) {
 		free(helo);

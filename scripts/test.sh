@@ -42,6 +42,40 @@ run build-ci -Dwerror=true -Dbuildtype=debugoptimized
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	run build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
 
+# fuzz - a clang/libFuzzer build: replay the corpus, then fuzz each target
+# briefly (a fresh look every run; a crash fails the run)
+fuzz() {
+	local dir=build-fuzz
+	if [ ! -d "$dir" ]; then
+		CC=clang meson setup "$dir" -Dfuzzing_engine=libfuzzer -Db_sanitize=address,undefined \
+			-Db_lundef=false -Dbuildtype=debugoptimized >"$dir.setup.log" 2>&1 ||
+			{ cat "$dir.setup.log"; failed=$((failed + 1)); return; }
+	fi
+	if ! ninja -C "$dir" tests/fuzz/fuzz_smtp_cmd tests/fuzz/fuzz_smtp_reply \
+		tests/fuzz/fuzz_smtp_data tests/fuzz/fuzz_conf >"$dir.build.log" 2>&1; then
+		cat "$dir.build.log"
+		failed=$((failed + 1))
+		return
+	fi
+	for t in smtp_cmd smtp_reply smtp_data conf; do
+		local work
+		work=$(mktemp -d)
+		if UBSAN_OPTIONS=halt_on_error=1 "$dir/tests/fuzz/fuzz_$t" -max_total_time="${FUZZ_SECONDS:-20}" \
+			-timeout=10 -rss_limit_mb=2048 -artifact_prefix="$work/" "$work" "tests/fuzz/corpus/$t" \
+			>"$dir.$t.log" 2>&1; then
+			echo "fuzz session $t: OK ($(grep -c . "$dir.$t.log") log lines)"
+			passed=$((passed + 1))
+		else
+			echo "fuzz session $t: FAILED"
+			tail -40 "$dir.$t.log"
+			ls "$work"/crash-* "$work"/leak-* 2>/dev/null
+			failed=$((failed + 1))
+		fi
+		rm -rf "$work"
+	done
+}
+fuzz
+
 echo
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

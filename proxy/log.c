@@ -292,13 +292,7 @@ logrec_begin(struct logrec *r, int prio, const char *ev, const char *sid, bool d
 void
 logrec_strn(struct logrec *r, const char *key, const char *val, size_t n)
 {
-	if (r->json_on) {
-		jkey(r, key);
-		if (val == NULL)
-			jput(r, "null", 4);
-		else
-			jstr(r, val, n);
-	}
+	logrec_json_str(r, key, val, n);
 	if (r->kv_on && val != NULL) {
 		kkey(r, key);
 		kstr(r, val, n);

@@ -93,7 +93,7 @@ fifo_insert_after(struct session *s, struct inflight *pos, enum fi_kind kind, en
 }
 
 /* fifo_free_entry - unlink and free */
-static void
+void
 fifo_free_entry(struct session *s, struct inflight *fi)
 {
 	TAILQ_REMOVE(&s->fifo, fi, link);

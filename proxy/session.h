@@ -20,6 +20,7 @@ void sess_shutdown(struct session *s);
 void sess_enter(struct session *s, enum sess_state st);
 struct inflight *fifo_push(struct session *s, enum fi_kind kind, enum fi_what what, enum cmd_verb verb);
 struct inflight *fifo_insert_after(struct session *s, struct inflight *pos, enum fi_kind kind, enum fi_what what, enum cmd_verb verb);
+void fifo_free_entry(struct session *s, struct inflight *fi);
 void fifo_set_reply(struct inflight *fi, const char *text, size_t len);
 void fifo_set_replyf(struct inflight *fi, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void fifo_flush(struct session *s);

@@ -231,12 +231,7 @@ backend_fail(struct session *s, const char *why, bool protocol)
 		if (fi->kind == FI_LOCAL || fi->stage == FS_DONE)
 			continue;
 		if (fi->kind == FI_INTERNAL) {
-			TAILQ_REMOVE(&s->fifo, fi, link);
-			s->nfifo--;
-			free(fi->cmd);
-			free(fi->reply);
-			free(fi->arg);
-			free(fi);
+			fifo_free_entry(s, fi);
 			continue;
 		}
 		if (protocol && fi->what != FW_EOD) {

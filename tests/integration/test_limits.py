@@ -9,62 +9,15 @@ import time
 import unittest
 
 from harness import runner
+from harness.cases import HOST, SluiceCase
 from harness.client import RawClient, ConnectionClosed, make_message, dot_stuff
 from harness.fakebackend import FakeBackend
 from harness.sluice import Sluice, free_port
 from harness.util import wait_until
 
-HOST = "mx.sluice.test"
-
 
 def setUpModule():
     runner.require_sluice()
-
-
-class SluiceCase(unittest.TestCase):
-    TIMEOUTS = {"command": "1s", "idle": "3s", "data": "3s"}
-
-    def setUp(self):
-        self._sluices = []
-
-    def start_sluice(self, backend, **sl_kw):
-        sl_kw.setdefault("timeouts", dict(self.TIMEOUTS))
-        sl = Sluice(backend=backend, hostname=HOST, **sl_kw).start()
-        self.addCleanup(sl.__exit__, None, None, None)
-        self._sluices.append(sl)
-        return sl
-
-    def start(self, script=None, fb_kw=None, **sl_kw):
-        fb = FakeBackend(script=script, **(fb_kw or {})).start()
-        self.addCleanup(fb.stop)
-        sl = self.start_sluice(fb, **sl_kw)
-        fb.clear()
-        return fb, sl
-
-    def client(self, sl, source="127.0.0.5", timeout=5):
-        c = RawClient(sl.port, source=source, timeout=timeout)
-        self.addCleanup(c.close)
-        return c
-
-    def session(self, sl, source="127.0.0.5", helo="client.test"):
-        c = self.client(sl, source)
-        c.banner()
-        c.ehlo(helo)
-        return c
-
-    def tearDown(self):
-        for sl in self._sluices:
-            self.assertTrue(sl.running(), "sluice died:\n" + "\n".join(sl.log_lines[-30:]))
-            self.assertEqual(sl.sanitizer_report(), [])
-
-    def read_until_closed(self, c, timeout=5):
-        out = []
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                out.append(c.read_reply(timeout=max(0.01, deadline - time.monotonic())))
-            except ConnectionClosed:
-                return out
 
 
 def sized_message(n, body=b"Hello.\r\n"):

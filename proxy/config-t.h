@@ -20,6 +20,7 @@ enum log_target { LOG_TO_STDERR = 0, LOG_TO_SYSLOG, LOG_TARGET_COUNT };
 
 struct config {
 	atomic_int refs;
+	uint64_t gen;           /* unique per loaded snapshot (caches key on it) */
 	char *path;             /* owned */
 	char hash[17];          /* FNV-1a of the file text, for decision records */
 	char *hostname;         /* owned */

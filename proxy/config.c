@@ -17,6 +17,7 @@
 
 static pthread_mutex_t cfg_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct config *cfg_current; /* the one mutable global: see STYLE */
+static atomic_uint_fast64_t cfg_gen;
 
 struct loadctx {
 	FILE *errs;
@@ -593,6 +594,7 @@ cfg_load(const char *path, FILE *errs, int *nerr)
 	}
 	c = xcalloc(1, sizeof(*c));
 	atomic_init(&c->refs, 1);
+	c->gen = atomic_fetch_add(&cfg_gen, 1) + 1;
 	cfg_hash(c, text, len);
 	free(text);
 	c->path = xstrdup(path);

@@ -110,6 +110,7 @@ struct session {
 	bool b_xclient_done;        /* XCLIENT sent on this connection */
 	unsigned b_xattrs;          /* XCLIENT attributes offered (xclient.h) */
 	unsigned b_conns;           /* backend connections opened */
+	uint8_t b_tmode;            /* timeouts in force: 0 connect, else 1 + owed + 2 * DATA */
 	/* the client */
 	char *helo;                 /* owned: HELO/EHLO argument */
 	char *helo_line;            /* owned: the client's last HELO/EHLO line */

@@ -14,6 +14,7 @@
 
 #include "config.h"
 #include "conntab.h"
+#include "io.h"
 #include "log.h"
 #include "session.h"
 #include "worker.h"
@@ -176,14 +177,13 @@ fifo_awaiting_backend(const struct session *s)
 void
 fifo_flush(struct session *s)
 {
-	struct evbuffer *out = bufferevent_get_output(s->cbev);
 	struct inflight *fi;
 
 	while ((fi = TAILQ_FIRST(&s->fifo)) != NULL && fi->stage == FS_DONE) {
 		bool close = fi->close_after;
 
 		if (fi->kind != FI_INTERNAL && fi->reply != NULL && !(s->flags & SESS_F_CLOSING)) {
-			if (evbuffer_add(out, fi->reply, fi->replylen) < 0)
+			if (io_send(s->cbev, fi->reply, fi->replylen) < 0)
 				close = true;
 		}
 		fifo_free_entry(s, fi);

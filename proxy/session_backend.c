@@ -1,5 +1,7 @@
 /* proxy/session_backend.c: the backend half: connect, prelude, replies */
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +12,7 @@
 
 #include "config.h"
 #include "esmtp.h"
+#include "io.h"
 #include "log.h"
 #include "session.h"
 #include "worker.h"
@@ -51,6 +54,7 @@ backend_timeouts(struct session *s)
 	struct timeval rd, wr;
 	bool owed = false;
 	const struct inflight *fi;
+	uint8_t want;
 
 	if (s->bbev == NULL)
 		return;
@@ -59,6 +63,11 @@ backend_timeouts(struct session *s)
 			owed = true;
 			break;
 		}
+	/* re-arming timers costs: only when the kind of wait changes */
+	want = (uint8_t)(1 + owed + 2 * (s->state == ST_DATA));
+	if (want == s->b_tmode)
+		return;
+	s->b_tmode = want;
 	rd = tv_ms(s->cfg->t_command);
 	wr = tv_ms(s->state == ST_DATA ? s->cfg->t_data : s->cfg->t_command);
 	bufferevent_set_timeouts(s->bbev, owed ? &rd : NULL, &wr);
@@ -84,10 +93,16 @@ backend_open(struct session *s, bool replay)
 		s->bbev = NULL;
 		goto fail;
 	}
+	if (s->cfg->backend.ss.ss_family != AF_UNIX) {
+		int one = 1;
+
+		setsockopt(bufferevent_getfd(s->bbev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	}
 	bufferevent_enable(s->bbev, EV_READ | EV_WRITE);
 	s->b_up = true;
 	s->b_pipelining = s->b_xclient = s->b_xclient_done = false;
 	s->b_xattrs = 0;
+	s->b_tmode = 0; /* the connect timeouts are in force */
 	s->b_conns++;
 	reply_parser_release(&s->brep);
 	reply_parser_init(&s->brep, s->cfg->reply_length);
@@ -125,7 +140,32 @@ backend_ensure(struct session *s)
 	return backend_open(s, s->helo_line != NULL) == 0;
 }
 
-/* backend_prelude - sluice's EHLO, then (on its reply) XCLIENT */
+/* xclient_queue - queue XCLIENT after pos (or at the end when pos is NULL) */
+static void
+xclient_queue(struct session *s, struct inflight *pos)
+{
+	struct inflight *x;
+	char line[1200];
+	size_t n;
+
+	n = xclient_build(line, sizeof(line), s->b_xattrs, s->client_ip,
+	    s->client_sa.ss_family == AF_INET6, s->client_port, "[UNAVAILABLE]", s->helo, s->esmtp);
+	x = pos ? fifo_insert_after(s, pos, FI_INTERNAL, FW_XCLIENT, CMD_XCLIENT)
+		: fifo_push(s, FI_INTERNAL, FW_XCLIENT, CMD_XCLIENT);
+	if (x == NULL)
+		return;
+	if (n == 0 || (x->cmd = strndup(line, n)) == NULL) {
+		x->stage = FS_DONE;
+		return;
+	}
+	x->cmdlen = n;
+}
+
+/*
+ * backend_prelude - XCLIENT before the client's HELO. The first session of
+ * a config snapshot on a worker sends sluice's own EHLO to learn whether and
+ * what XCLIENT the backend offers; later sessions send XCLIENT directly.
+ */
 void
 backend_prelude(struct session *s)
 {
@@ -136,6 +176,14 @@ backend_prelude(struct session *s)
 	if (!s->cfg->xclient || s->b_xclient_done)
 		return;
 	s->b_xclient_done = true;
+	if (s->w->caps_gen == s->cfg->gen) {
+		s->b_pipelining = s->w->caps_pipelining;
+		s->b_xclient = s->w->caps_xclient;
+		s->b_xattrs = s->w->caps_xattrs;
+		if (s->b_xclient)
+			xclient_queue(s, NULL);
+		return;
+	}
 	fi = fifo_push(s, FI_INTERNAL, FW_OUR_EHLO, CMD_EHLO);
 	if (fi == NULL)
 		return;
@@ -177,7 +225,7 @@ pipelinable(const struct inflight *fi)
 void
 backend_send_line(struct session *s, struct inflight *fi, const char *line, size_t len)
 {
-	evbuffer_add(bufferevent_get_output(s->bbev), line, len);
+	io_send(s->bbev, line, len);
 	fi->stage = FS_SENT;
 }
 
@@ -294,9 +342,6 @@ static void
 our_ehlo_reply(struct session *s, struct inflight *fi, const struct reply_parser *rp)
 {
 	struct esmtp_caps caps;
-	struct inflight *x;
-	char line[1200];
-	size_t n;
 
 	if (rp->code != 250) {
 		backend_log(s, LOG_WARNING, "backend.xclient", "EHLO refused", NULL);
@@ -306,20 +351,16 @@ our_ehlo_reply(struct session *s, struct inflight *fi, const struct reply_parser
 	s->b_pipelining = caps.pipelining;
 	s->b_xclient = caps.xclient;
 	s->b_xattrs = caps.xattrs;
+	s->w->caps_gen = s->cfg->gen;
+	s->w->caps_pipelining = caps.pipelining;
+	s->w->caps_xclient = caps.xclient;
+	s->w->caps_xattrs = caps.xattrs;
 	if (!caps.xclient) {
 		backend_log(s, LOG_WARNING, "backend.xclient", "not offered",
 		    "authorise sluice in smtpd_authorized_xclient_hosts");
 		return;
 	}
-	n = xclient_build(line, sizeof(line), caps.xattrs, s->client_ip,
-	    s->client_sa.ss_family == AF_INET6, s->client_port, "[UNAVAILABLE]", s->helo, s->esmtp);
-	x = fifo_insert_after(s, fi, FI_INTERNAL, FW_XCLIENT, CMD_XCLIENT);
-	if (n == 0 || x == NULL || (x->cmd = strndup(line, n)) == NULL) {
-		if (x != NULL)
-			x->stage = FS_DONE;
-		return;
-	}
-	x->cmdlen = n;
+	xclient_queue(s, fi);
 }
 
 /* cmd_reply - the backend answered a relayed client command */
@@ -409,8 +450,10 @@ handle_reply(struct session *s, struct inflight *fi, const struct reply_parser *
 	case FW_XCLIENT:
 		fi->stage = FS_DONE;
 		/* Postfix answers 220 (a new greeting), smtp-sink 250 */
-		if (rp->code != 220 && rp->code != 250)
+		if (rp->code != 220 && rp->code != 250) {
 			backend_log(s, LOG_WARNING, "backend.xclient", "refused", NULL);
+			s->w->caps_gen = 0; /* the backend changed: probe again */
+		}
 		break;
 	case FW_HELO_REPLAY:
 		fi->stage = FS_DONE;

@@ -10,6 +10,7 @@
 #include "chain.h"
 #include "config.h"
 #include "esmtp.h"
+#include "io.h"
 #include "log.h"
 #include "session.h"
 
@@ -23,7 +24,7 @@ data_sink_out(void *arg, const char *p, size_t n)
 	struct session *s = arg;
 
 	if (s->bbev != NULL)
-		evbuffer_add(bufferevent_get_output(s->bbev), p, n);
+		io_send(s->bbev, p, n);
 }
 
 /* data_begin - 354 received: the client's next bytes are the message */

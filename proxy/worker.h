@@ -32,6 +32,12 @@ struct worker {
 	struct session_list sessions;
 	unsigned nsessions;
 	uint64_t rng[2];                /* session ids (xorshift128+) */
+	/* what the backend offered, learned once per config snapshot, so that
+	 * sessions skip sluice's EHLO probe and send XCLIENT right away */
+	uint64_t caps_gen;              /* config gen the cache is for; 0 = none */
+	bool caps_pipelining;
+	bool caps_xclient;
+	unsigned caps_xattrs;
 };
 
 /* worker_new - create the loop and bind this worker's listeners */

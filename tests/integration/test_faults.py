@@ -202,7 +202,8 @@ class BackendFaultTest(SluiceCase):
         _mid, msg = make_message()
         c.send_message("a@client.test", ["y@example.test"], msg)
         conn1 = fb.connections[1]
-        self.assertEqual(conn1.verbs[:3], ["EHLO", "XCLIENT", "EHLO"])
+        # the worker already knows the backend's XCLIENT: no second EHLO probe
+        self.assertEqual(conn1.verbs[:2], ["XCLIENT", "EHLO"])
         self.assertEqual(conn1.xclient[0]["ADDR"], "127.0.0.12")
         self.assertEqual(conn1.transactions[0]["rcpts"], ["y@example.test"])
         self.assertEqual(c.quit().code, 221)
@@ -218,7 +219,7 @@ class BackendFaultTest(SluiceCase):
         c.cmd("MAIL FROM:<a@client.test>", expect=250)
         c.cmd("RCPT TO:<x@example.test>", expect=250)
         self.assertEqual(len(fb.connections), 2)
-        self.assertEqual(fb.connections[1].verbs, ["EHLO", "XCLIENT", "EHLO", "MAIL", "RCPT"])
+        self.assertEqual(fb.connections[1].verbs, ["XCLIENT", "EHLO", "MAIL", "RCPT"])
         self.assertEqual(c.quit().code, 221)
 
     def test_stall_after_dot_451_never_250(self):
@@ -343,9 +344,10 @@ class DataIntegrityTest(SluiceCase):
         self.assertEqual(replies[-1].code, 250)
         self.assertEqual(len(fb.connections), 2)
         conn1 = fb.connections[1]
-        self.assertEqual(conn1.verbs[:3], ["EHLO", "XCLIENT", "EHLO"])
-        self.assertEqual(conn1.commands[0], "EHLO %s" % HOST)
-        self.assertEqual(conn1.commands[2], "EHLO client.test")
+        self.assertEqual(conn1.verbs[:2], ["XCLIENT", "EHLO"])
+        # the client's own EHLO is replayed before its next transaction
+        self.assertIn("EHLO client.test", conn1.commands)
+        self.assertLess(conn1.commands.index("EHLO client.test"), conn1.verbs.index("MAIL"))
         self.assertEqual(conn1.xclient[0]["ADDR"], source)
         self.assertEqual(conn1.xclient[0]["HELO"], "client.test")
         self.assertEqual(conn1.messages, [msg2])
@@ -381,6 +383,20 @@ class DataIntegrityTest(SluiceCase):
 
 # ------------------------------------------------------ XCLIENT and EHLO
 class PreludeTest(SluiceCase):
+
+    def test_ehlo_probe_once_per_worker_then_xclient_directly(self):
+        fb, sl = self.start(workers=1)
+        for src in ("127.0.0.31", "127.0.0.32"):
+            c = self.session(sl, source=src, helo="h%s.client.test" % src[-2:])
+            c.quit()
+        fb.wait_connections(2)
+        first, second = fb.connections[0], fb.connections[1]
+        first.wait_closed(5)
+        second.wait_closed(5)
+        self.assertEqual(first.verbs[:3], ["EHLO", "XCLIENT", "EHLO"])
+        self.assertEqual(second.verbs[:2], ["XCLIENT", "EHLO"])
+        self.assertEqual(second.xclient[0]["ADDR"], "127.0.0.32")
+        self.assertEqual(second.xclient[0]["HELO"], "h32.client.test")
 
     def test_xclient_carries_real_client_address_port_helo(self):
         fb, sl = self.start()

@@ -268,6 +268,8 @@ logrec_begin(struct logrec *r, int prio, const char *ev, const char *sid, bool d
 	r->jlen = r->klen = 0;
 	r->kv_on = log_enabled(prio);
 	r->json_on = decision && log_fd >= 0;
+	if (!r->kv_on && !r->json_on)
+		return;
 	if (r->json_on) {
 		fmt_rfc3339_ms(ts, sizeof(ts), clock_wall_ms());
 		jput(r, "{\"ts\":", 6);
@@ -292,6 +294,8 @@ logrec_begin(struct logrec *r, int prio, const char *ev, const char *sid, bool d
 void
 logrec_strn(struct logrec *r, const char *key, const char *val, size_t n)
 {
+	if (!r->json_on && !r->kv_on)
+		return;
 	logrec_json_str(r, key, val, n);
 	if (r->kv_on && val != NULL) {
 		kkey(r, key);
@@ -324,8 +328,11 @@ void
 logrec_int(struct logrec *r, const char *key, long long v)
 {
 	char num[32];
-	int n = snprintf(num, sizeof(num), "%lld", v);
+	int n;
 
+	if (!r->json_on && !r->kv_on)
+		return;
+	n = snprintf(num, sizeof(num), "%lld", v);
 	if (r->json_on) {
 		jkey(r, key);
 		jput(r, num, (size_t)n);
@@ -354,6 +361,8 @@ logrec_bool(struct logrec *r, const char *key, bool v)
 void
 logrec_strv(struct logrec *r, const char *key, char *const *v, size_t n)
 {
+	if (!r->json_on && !r->kv_on)
+		return;
 	if (r->json_on) {
 		jkey(r, key);
 		jput(r, "[", 1);

@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "smtp_data.h"
+#include "util.h"
 
 enum {
 	S_BOL = 0, /* at the beginning of a line */
@@ -191,6 +192,21 @@ data_scan(struct data_scanner *d, const char *buf, size_t len, const struct data
 			__attribute__((fallthrough));
 		case S_MID:
 			/* fast path: ordinary bytes up to the next CR or LF */
+			if (!d->in_headers) {
+				/* the body: memchr, not a byte loop (most of a message) */
+				const char *lf = memchr(buf + i, '\n', len - i);
+				const char *end = lf ? lf : buf + len;
+				const char *cr = memchr(buf + i, '\r', (size_t)(end - (buf + i)));
+				size_t k = (size_t)((cr ? cr : end) - (buf + i));
+
+				if (k > 0) {
+					if (memchr(buf + i, '\0', k) != NULL)
+						d->flags |= DATA_F_NUL;
+					d->size += k;
+					d->linelen = (uint32_t)MIN((uint64_t)d->linelen + k, UINT32_MAX);
+					i += k;
+				}
+			}
 			while (i < len && buf[i] != '\r' && buf[i] != '\n')
 				content_byte(d, (unsigned char)buf[i++]);
 			d->st = S_MID;

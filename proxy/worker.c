@@ -101,7 +101,17 @@ worker_new(int id, const struct config *cfg, char *err, size_t errsz)
 	TAILQ_INIT(&w->sessions);
 	atomic_init(&w->cmd, WCMD_NONE);
 	rand_fill(w->rng, sizeof(w->rng));
-	w->base = event_base_new();
+	{
+		/* the changelist folds the EPOLLOUT arm/disarm pairs of one loop
+		 * turn into at most one epoll_ctl */
+		struct event_config *ec = event_config_new();
+
+		if (ec != NULL)
+			event_config_set_flag(ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+		w->base = ec ? event_base_new_with_config(ec) : event_base_new();
+		if (ec != NULL)
+			event_config_free(ec);
+	}
 	if (w->base == NULL) {
 		snprintf(err, errsz, "cannot create an event loop");
 		goto fail;

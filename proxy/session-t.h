@@ -14,6 +14,7 @@
 #include "smtp_reply.h"
 
 struct bufferevent;
+struct evbuffer;
 struct event;
 struct worker;
 struct config;
@@ -110,6 +111,8 @@ struct session {
 	bool b_xclient_done;        /* XCLIENT sent on this connection */
 	unsigned b_xattrs;          /* XCLIENT attributes offered (xclient.h) */
 	unsigned b_conns;           /* backend connections opened */
+	bool b_corked;              /* backend writes held in bcork */
+	struct evbuffer *bcork;     /* owned: held backend writes */
 	uint8_t b_tmode;            /* timeouts in force: 0 connect, else 1 + owed + 2 * DATA */
 	/* the client */
 	char *helo;                 /* owned: HELO/EHLO argument */

@@ -459,6 +459,8 @@ free_later_cb(evutil_socket_t fd, short what, void *arg)
 		fifo_free_entry(s, TAILQ_FIRST(&s->fifo));
 	linebuf_release(&s->cline);
 	reply_parser_release(&s->brep);
+	if (s->bcork != NULL)
+		evbuffer_free(s->bcork);
 	if (s->cbev != NULL)
 		bufferevent_free(s->cbev);
 	if (s->ev_deadline != NULL)
@@ -512,7 +514,7 @@ sess_close(struct session *s, const char *reason)
 		logrec_emit(&r);
 	}
 	sess_log_summary(s, reason);
-	backend_close(s); /* never a dot: an unfinished message is dropped */
+	backend_quit(s); /* never a dot: an unfinished message is dropped */
 	if (s->ev_deadline != NULL)
 		evtimer_del(s->ev_deadline);
 	if (s->cbev == NULL) {
@@ -742,18 +744,16 @@ cmd_rset(struct session *s, const char *line, size_t len)
 		backend_pump(s);
 }
 
-/* cmd_quit - QUIT: say goodbye after everything before it is answered */
+/*
+ * cmd_quit - QUIT: say goodbye after everything before it is answered.
+ * Answered by sluice: the backend gets its QUIT when the session closes
+ * (sess_close), without the client waiting for the backend's 221.
+ */
 static void
-cmd_quit(struct session *s, const char *line, size_t len)
+cmd_quit(struct session *s)
 {
-	struct inflight *fi;
+	struct inflight *fi = fifo_local(s, CMD_QUIT, "221 2.0.0 Bye");
 
-	if (s->bbev == NULL) {
-		fi = fifo_local(s, CMD_QUIT, "221 2.0.0 Bye");
-	} else {
-		fi = forward(s, CMD_QUIT, line, len);
-		backend_pump(s);
-	}
 	if (fi != NULL)
 		fi->close_after = true;
 	s->close_reason = "quit";
@@ -842,7 +842,7 @@ sess_command(struct session *s, const char *line, size_t len)
 		fifo_local(s, CMD_HELP, "214 2.0.0 Commands: HELO EHLO MAIL RCPT DATA RSET NOOP QUIT");
 		break;
 	case CMD_QUIT:
-		cmd_quit(s, line, len);
+		cmd_quit(s);
 		break;
 	case CMD_UNKNOWN:
 	case CMD_BDAT:

@@ -200,6 +200,9 @@ backend_close(struct session *s)
 		bufferevent_free(s->bbev);
 		s->bbev = NULL;
 	}
+	/* held bytes were for that connection, never for the next one */
+	if (s->bcork != NULL)
+		evbuffer_drain(s->bcork, evbuffer_get_length(s->bcork));
 	s->b_up = false;
 	s->flags &= ~SESS_F_BPAUSED;
 	if (s->flags & SESS_F_CPAUSED) {
@@ -209,6 +212,64 @@ backend_close(struct session *s)
 			sess_client_resume(s);
 		}
 	}
+}
+
+/*
+ * backend_quit - a polite close: QUIT when the backend waits for a command
+ * (so Postfix logs a normal disconnect), a plain close otherwise. Never
+ * inside DATA, where "QUIT" would be message content, and never while a
+ * reply is owed (DATA could turn into 354).
+ */
+void
+backend_quit(struct session *s)
+{
+	if (s->bbev != NULL && s->state != ST_DATA && !fifo_awaiting_backend(s) &&
+	    s->brep.line.len == 0 && s->brep.rawlen == 0)
+		backend_write(s, "QUIT\r\n", 6);
+	backend_uncork(s);
+	backend_close(s);
+}
+
+/* backend_write - to the backend, in order; held while corked */
+void
+backend_write(struct session *s, const char *p, size_t n)
+{
+	if (s->bbev == NULL)
+		return;
+	if (s->b_corked && s->bcork != NULL) {
+		evbuffer_add(s->bcork, p, n);
+		return;
+	}
+	io_send(s->bbev, p, n);
+}
+
+/* backend_cork - hold backend writes until backend_uncork (one write per pass) */
+void
+backend_cork(struct session *s)
+{
+	if (s->bcork == NULL)
+		s->bcork = evbuffer_new();
+	s->b_corked = s->bcork != NULL;
+}
+
+/* backend_uncork - write what was held: directly if nothing is queued */
+void
+backend_uncork(struct session *s)
+{
+	struct evbuffer *out;
+
+	s->b_corked = false;
+	if (s->bcork == NULL || evbuffer_get_length(s->bcork) == 0)
+		return;
+	if (s->bbev == NULL) {
+		evbuffer_drain(s->bcork, evbuffer_get_length(s->bcork));
+		return;
+	}
+	out = bufferevent_get_output(s->bbev);
+	if (evbuffer_get_length(out) == 0)
+		evbuffer_write(s->bcork, bufferevent_getfd(s->bbev));
+	if (evbuffer_get_length(s->bcork) > 0)
+		evbuffer_add_buffer(out, s->bcork);
 }
 
 /* pipelinable - may more commands follow this one before its reply */
@@ -225,7 +286,7 @@ pipelinable(const struct inflight *fi)
 void
 backend_send_line(struct session *s, struct inflight *fi, const char *line, size_t len)
 {
-	io_send(s->bbev, line, len);
+	backend_write(s, line, len);
 	fi->stage = FS_SENT;
 }
 

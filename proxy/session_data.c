@@ -23,8 +23,7 @@ data_sink_out(void *arg, const char *p, size_t n)
 {
 	struct session *s = arg;
 
-	if (s->bbev != NULL)
-		io_send(s->bbev, p, n);
+	backend_write(s, p, n);
 }
 
 /* data_begin - 354 received: the client's next bytes are the message */
@@ -238,9 +237,20 @@ data_eod_lost(struct session *s, struct inflight *fi)
 	sess_txn_reset(s);
 }
 
-/* data_process - stream client bytes through the scanner to the backend */
+static void data_process_corked(struct session *s);
+
+/* data_process - stream client bytes; one backend write per pass */
 void
 data_process(struct session *s)
+{
+	backend_cork(s);
+	data_process_corked(s);
+	backend_uncork(s);
+}
+
+/* data_process_corked - see data_process */
+static void
+data_process_corked(struct session *s)
 {
 	struct evbuffer *in = bufferevent_get_input(s->cbev);
 	struct data_sink sink = { data_sink_out, s };

@@ -259,6 +259,7 @@ def write_conf(a):
                 f"listen {HOST}:{a.listen_port}\n"
                 f"backend {HOST}:{a.sink_port}\n"
                 f"xclient {a.xclient}\n"
+                f"backend_reuse {a.backend_reuse}\n"
                 f"log_level {a.log_level}\n"
                 f"decision_log off\n"
                 f"workers {a.workers}\n"
@@ -347,7 +348,7 @@ def write_meta(a, extra):
              f"sluice: {a.sluice} ({cmd_out([a.sluice, '-V'])}), "
              f"git {cmd_out(['git', 'rev-parse', '--short', 'HEAD'])}"
              f"{' +uncommitted changes' if cmd_out(['git', 'status', '--porcelain', '--', 'proxy', 'filters', 'rules']) else ''}",
-             f"sluice config: log_level {a.log_level}, workers {a.workers}, xclient {a.xclient}, decision_log off",
+             f"sluice config: log_level {a.log_level}, workers {a.workers}, xclient {a.xclient}, backend_reuse {a.backend_reuse}, decision_log off",
              "network: private namespace (unshare -n), loopback 127.0.0.1 only",
              f"RLIMIT_NOFILE: {resource.getrlimit(resource.RLIMIT_NOFILE)[0]}",
              f"loadavg at start: {open('/proc/loadavg').read().split()[:3]}",
@@ -457,7 +458,7 @@ def mode_run(a):
         for row in rows:
             f.write("\t".join(str(v) for v in row.values()) + "\n")
     out = [f"== sluice run: -m {a.msgs} -s {a.sessions} -l {a.size} -n {a.reps}, one session per "
-           f"message, log_level {a.log_level}, workers {a.workers}, xclient {a.xclient}", meta[1]]
+           f"message, log_level {a.log_level}, workers {a.workers}, xclient {a.xclient}, backend_reuse {a.backend_reuse}", meta[1]]
     out.append(f"{'target':<7} {'ok':>5}  {'msgs/s median [min-max]':<24} {'sink us/msg':<20} "
                f"{'sluice us/msg':<20} {'src cpu s':<17} {'foreign cpu s':<17} {'tcp/msg':<7}")
     by = {t: [r for r in rows if r["target"] == t and r["counted"]] for t in ("direct", "proxy")}
@@ -629,6 +630,8 @@ def main():
     ap.add_argument("--log-level", default="notice")
     ap.add_argument("--workers", default="auto")
     ap.add_argument("--xclient", choices=["on", "off"], default="on")
+    ap.add_argument("--backend-reuse", choices=["on", "off"], default="off",
+                    help="sluice keeps clean backend connections for later sessions")
     ap.add_argument("--sink-port", type=int, default=20025)
     ap.add_argument("--listen-port", type=int, default=20026)
     ap.add_argument("--out", default=None, help="results dir (default bench/results/MODE-TIME)")

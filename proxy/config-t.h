@@ -30,6 +30,7 @@ struct config {
 	size_t nlisten;
 	struct cfg_addr backend;
 	bool xclient;
+	bool backend_reuse;      /* keep clean backend connections for later sessions */
 	char *decision_log;     /* owned; NULL = none */
 	enum log_target log_to;
 	int log_level;          /* syslog priority: LOG_ERR .. LOG_DEBUG */

@@ -404,6 +404,9 @@ apply_stmt(struct loadctx *lc, struct config *c, const struct conf_stmt *s)
 	} else if (!strcmp(k, "xclient")) {
 		if (want_args(lc, s, 1, 1))
 			parse_bool(lc, s, 1, &c->xclient);
+	} else if (!strcmp(k, "backend_reuse")) {
+		if (want_args(lc, s, 1, 1))
+			parse_bool(lc, s, 1, &c->backend_reuse);
 	} else if (!strcmp(k, "decision_log")) {
 		if (want_args(lc, s, 1, 1)) {
 			free(c->decision_log);
@@ -607,6 +610,10 @@ cfg_load(const char *path, FILE *errs, int *nerr)
 	}
 	if (c->backend.spec == NULL) {
 		fprintf(errs, "%s:1:1: no 'backend' configured\n", path);
+		lc.nerr++;
+	}
+	if (c->backend_reuse && !c->xclient) {
+		fprintf(errs, "%s:1:1: backend_reuse needs xclient on (each session announces its client)\n", path);
 		lc.nerr++;
 	}
 	if (c->max_per_ip > c->max_sessions)

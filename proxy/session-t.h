@@ -109,6 +109,8 @@ struct session {
 	bool b_pipelining;          /* backend offered PIPELINING */
 	bool b_xclient;             /* backend offered XCLIENT */
 	bool b_xclient_done;        /* XCLIENT sent on this connection */
+	bool b_xclient_ok;          /* ... and the backend took it */
+	unsigned b_uses;            /* sessions this connection served (reuse) */
 	unsigned b_xattrs;          /* XCLIENT attributes offered (xclient.h) */
 	unsigned b_conns;           /* backend connections opened */
 	bool b_corked;              /* backend writes held in bcork */

@@ -381,10 +381,8 @@ sess_start(struct worker *w, int fd, const struct sockaddr *sa, socklen_t salen)
 		logrec_int(&r, "port", s->client_port);
 		logrec_emit(&r);
 	}
-	if (backend_open(s, false) < 0) {
-		/* backend_open queued the 421 */
-		fifo_flush(s);
-	}
+	backend_open(s, false); /* on failure it queued a 421 */
+	fifo_flush(s);          /* a reused backend: our 220 goes out now */
 	return;
 fail:
 	conntab_release(sa);

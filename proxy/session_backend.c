@@ -14,6 +14,7 @@
 #include "esmtp.h"
 #include "io.h"
 #include "log.h"
+#include "pool.h"
 #include "session.h"
 #include "worker.h"
 
@@ -81,7 +82,38 @@ backend_open(struct session *s, bool replay)
 	struct inflight *fi;
 	struct timeval tv = tv_ms(s->cfg->t_connect);
 	bool first = s->b_conns == 0;
+	struct pooled *p;
 
+	if (s->cfg->backend_reuse && (p = pool_take(w, s->cfg->gen)) != NULL) {
+		/* a connection that already greeted: XCLIENT announces this client */
+		s->bbev = p->bev;
+		bufferevent_setcb(s->bbev, backend_read_cb, backend_write_cb, backend_event_cb, s);
+		bufferevent_enable(s->bbev, EV_READ | EV_WRITE);
+		s->b_up = true;
+		s->b_pipelining = p->pipelining;
+		s->b_xclient = true;
+		s->b_xattrs = p->xattrs;
+		s->b_xclient_done = s->b_xclient_ok = false;
+		s->b_uses = p->uses + 1;
+		s->b_tmode = 0xff; /* force backend_timeouts() to set them */
+		s->b_conns++;
+		free(p);
+		reply_parser_release(&s->brep);
+		reply_parser_init(&s->brep, s->cfg->reply_length);
+		backend_timeouts(s);
+		if (first) {
+			if (fifo_local(s, CMD_UNKNOWN, "220 %s %s", s->cfg->hostname, s->cfg->banner) == NULL)
+				return -1;
+			sess_enter(s, ST_GREETED);
+		} else if (replay && s->helo_line != NULL) {
+			backend_prelude(s);
+			fi = fifo_push(s, FI_INTERNAL, FW_HELO_REPLAY, CMD_EHLO);
+			if (fi == NULL || (fi->cmd = strdup(s->helo_line)) == NULL)
+				goto fail;
+			fi->cmdlen = strlen(s->helo_line);
+		}
+		return 0;
+	}
 	s->bbev = bufferevent_socket_new(w->base, -1, BEV_OPT_CLOSE_ON_FREE);
 	if (s->bbev == NULL)
 		goto fail;
@@ -100,8 +132,9 @@ backend_open(struct session *s, bool replay)
 	}
 	bufferevent_enable(s->bbev, EV_READ | EV_WRITE);
 	s->b_up = true;
-	s->b_pipelining = s->b_xclient = s->b_xclient_done = false;
+	s->b_pipelining = s->b_xclient = s->b_xclient_done = s->b_xclient_ok = false;
 	s->b_xattrs = 0;
+	s->b_uses = 1;
 	s->b_tmode = 0; /* the connect timeouts are in force */
 	s->b_conns++;
 	reply_parser_release(&s->brep);
@@ -176,6 +209,11 @@ backend_prelude(struct session *s)
 	if (!s->cfg->xclient || s->b_xclient_done)
 		return;
 	s->b_xclient_done = true;
+	if (s->b_uses > 1) {
+		/* a reused connection: its XCLIENT attributes are known */
+		xclient_queue(s, NULL);
+		return;
+	}
 	if (s->w->caps_gen == s->cfg->gen) {
 		s->b_pipelining = s->w->caps_pipelining;
 		s->b_xclient = s->w->caps_xclient;
@@ -223,10 +261,18 @@ backend_close(struct session *s)
 void
 backend_quit(struct session *s)
 {
-	if (s->bbev != NULL && s->state != ST_DATA && !fifo_awaiting_backend(s) &&
-	    s->brep.line.len == 0 && s->brep.rawlen == 0)
-		backend_write(s, "QUIT\r\n", 6);
+	bool idle = s->bbev != NULL && s->state != ST_DATA && !fifo_awaiting_backend(s) &&
+	    s->brep.line.len == 0 && s->brep.rawlen == 0;
+
 	backend_uncork(s);
+	if (idle && s->cfg->backend_reuse && s->b_xclient_ok && s->mail_from == NULL &&
+	    !s->txn_lost && pool_put(s->w, s->bbev, s->cfg->gen, s->b_uses, s->b_pipelining, s->b_xattrs)) {
+		s->bbev = NULL; /* the pool owns it now */
+		backend_close(s);
+		return;
+	}
+	if (idle)
+		backend_write(s, "QUIT\r\n", 6);
 	backend_close(s);
 }
 
@@ -511,7 +557,8 @@ handle_reply(struct session *s, struct inflight *fi, const struct reply_parser *
 	case FW_XCLIENT:
 		fi->stage = FS_DONE;
 		/* Postfix answers 220 (a new greeting), smtp-sink 250 */
-		if (rp->code != 220 && rp->code != 250) {
+		s->b_xclient_ok = rp->code == 220 || rp->code == 250;
+		if (!s->b_xclient_ok) {
 			backend_log(s, LOG_WARNING, "backend.xclient", "refused", NULL);
 			s->w->caps_gen = 0; /* the backend changed: probe again */
 		}

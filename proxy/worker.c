@@ -74,6 +74,7 @@ ctl_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	w->draining = true;
 	worker_stop_listening(w);
+	pool_flush(w);
 	if (w->nsessions == 0) {
 		event_base_loopexit(w->base, NULL);
 		return;
@@ -99,6 +100,7 @@ worker_new(int id, const struct config *cfg, char *err, size_t errsz)
 	}
 	w->id = id;
 	TAILQ_INIT(&w->sessions);
+	TAILQ_INIT(&w->pool);
 	atomic_init(&w->cmd, WCMD_NONE);
 	rand_fill(w->rng, sizeof(w->rng));
 	{
@@ -185,6 +187,7 @@ worker_free_(struct worker *w)
 	if (w == NULL)
 		return;
 	worker_stop_listening(w);
+	pool_flush(w);
 	if (w->ev_ctl != NULL)
 		event_free(w->ev_ctl);
 	if (w->ev_deadline != NULL)
@@ -211,6 +214,8 @@ worker_sid(struct worker *w, char out[17])
 void
 worker_session_gone(struct worker *w)
 {
-	if (w->draining && w->nsessions == 0)
+	if (w->draining && w->nsessions == 0) {
+		pool_flush(w);
 		event_base_loopexit(w->base, NULL);
+	}
 }

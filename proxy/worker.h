@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <sys/queue.h>
 
+#include "pool.h"
 #include "session-t.h"
 
 struct event_base;
@@ -34,6 +35,8 @@ struct worker {
 	uint64_t rng[2];                /* session ids (xorshift128+) */
 	/* what the backend offered, learned once per config snapshot, so that
 	 * sessions skip sluice's EHLO probe and send XCLIENT right away */
+	struct pool_list pool;          /* idle backend connections (backend_reuse) */
+	unsigned npool;
 	uint64_t caps_gen;              /* config gen the cache is for; 0 = none */
 	bool caps_pipelining;
 	bool caps_xclient;

@@ -384,6 +384,23 @@ class DataIntegrityTest(SluiceCase):
 # ------------------------------------------------------ XCLIENT and EHLO
 class PreludeTest(SluiceCase):
 
+    def test_backend_reuse_only_after_clean_sessions(self):
+        fb, sl = self.start(workers=1, extra=["backend_reuse on"])
+        c = self.session(sl, source="127.0.0.33")
+        c.cmd("MAIL FROM:<a@client.test>", expect=250)
+        c.quit()                      # a transaction was open: not reused
+        c = self.session(sl, source="127.0.0.34")
+        c.quit()                      # clean: kept for the next session
+        c = self.session(sl, source="127.0.0.35")
+        c.quit()
+        fb.wait_connections(2)
+        self.assertEqual(len(fb.connections), 2)
+        fb.connections[0].wait_closed(5)
+        self.assertTrue(fb.connections[0].closed.is_set())
+        second = fb.connections[1]
+        self.assertEqual([x["ADDR"] for x in second.xclient], ["127.0.0.34", "127.0.0.35"])
+        self.assertNotIn("MAIL", second.verbs)
+
     def test_ehlo_probe_once_per_worker_then_xclient_directly(self):
         fb, sl = self.start(workers=1)
         for src in ("127.0.0.31", "127.0.0.32"):

@@ -202,6 +202,34 @@ class PostfixNormaliseTest(unittest.TestCase):
             self.assertIn(b"\none\ntwo\nthree\n", m.raw)
 
 
+class PostfixBackendReuseTest(unittest.TestCase):
+    """backend_reuse on: one Postfix connection serves several sessions, and
+    XCLIENT gives each message its own real client."""
+
+    def test_reused_connection_keeps_clients_apart(self):
+        runner.require_postfix()
+        with PrivatePostfix() as pf, Sluice(backend=pf, workers=1, extra=["backend_reuse on"]) as sl:
+            mark = len(pf.maillog_lines())
+            sent = []
+            for src in ("127.0.0.41", "127.0.0.42", "127.0.0.43"):
+                mid, msg = make_message(to="alice@example.test")
+                with RawClient(sl.port, source=src) as c:
+                    c.banner()
+                    c.ehlo("h%s.client.test" % src[-2:])
+                    replies = c.send_message("s@client.test", ["alice@example.test"], msg)
+                    self.assertEqual(replies[-1].code, 250)
+                    c.quit()
+                sent.append((mid, src))
+            for mid, src in sent:
+                [m] = pf.wait_for_message(mid)
+                qid = pf.queue_id_for(mid)
+                self.assertEqual(pf.queue_info()[qid]["client"], "unknown[%s]" % src, pf.maillog())
+                self.assertIn(("h%s.client.test" % src[-2:]).encode(), m.raw)
+            # all three sessions went over one backend connection
+            connects = [l for l in pf.maillog_lines()[mark:] if "connect from" in l and "disconnect" not in l]
+            self.assertEqual(len(connects), 1, connects)
+
+
 class PostfixUnixSocketTest(unittest.TestCase):
     """The backend over a UNIX socket."""
 

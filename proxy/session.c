@@ -512,6 +512,11 @@ sess_close(struct session *s, const char *reason)
 		logrec_emit(&r);
 	}
 	sess_log_summary(s, reason);
+	/* the session is over for the limits now, not when its memory goes */
+	if (s->flags & SESS_F_COUNTED) {
+		conntab_release((struct sockaddr *)&s->client_sa);
+		s->flags &= ~SESS_F_COUNTED;
+	}
 	backend_quit(s); /* never a dot: an unfinished message is dropped */
 	if (s->ev_deadline != NULL)
 		evtimer_del(s->ev_deadline);

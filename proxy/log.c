@@ -158,6 +158,8 @@ log_msg(int prio, const char *fmt, ...)
 static void
 jput(struct logrec *r, const char *s, size_t n)
 {
+	if (!r->json_on)
+		return;
 	if (r->jlen + n >= sizeof(r->json) - 4) {
 		/* a record that does not fit is dropped whole, never cut into bad JSON */
 		r->json_on = false;
@@ -364,14 +366,25 @@ logrec_strv(struct logrec *r, const char *key, char *const *v, size_t n)
 	if (!r->json_on && !r->kv_on)
 		return;
 	if (r->json_on) {
+		size_t shown = 0;
+
 		jkey(r, key);
 		jput(r, "[", 1);
-		for (size_t i = 0; i < n; i++) {
-			if (i > 0)
+		for (; shown < n; shown++) {
+			size_t len = strlen(v[shown]);
+
+			/* worst case 6 bytes per byte escaped; keep half the record free */
+			if (r->jlen + 6 * len + 8 > sizeof(r->json) / 2)
+				break;
+			if (shown > 0)
 				jput(r, ",", 1);
-			jstr(r, v[i], strlen(v[i]));
+			jstr(r, v[shown], len);
 		}
 		jput(r, "]", 1);
+		if (shown < n) {
+			jkey(r, "truncated");
+			jstr(r, key, strlen(key));
+		}
 	}
 	if (r->kv_on) {
 		kkey(r, key);

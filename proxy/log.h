@@ -29,7 +29,7 @@ bool log_enabled(int prio);
 /* log_msg - one operational line (printf format, no session) */
 void log_msg(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-#define LOGREC_MAX 8192
+#define LOGREC_MAX 16384
 
 struct logrec {
 	int prio;

@@ -65,6 +65,7 @@ struct inflight {
 	uint8_t verb;    /* enum cmd_verb */
 	bool close_after;/* close the session once this reply is out */
 	int code;        /* reply code, once known */
+	uint32_t txn;    /* the client transaction it belongs to (s->txn_seq) */
 	char *cmd;       /* owned: bytes for the backend */
 	size_t cmdlen;
 	char *reply;     /* owned: bytes for the client */
@@ -110,6 +111,8 @@ struct session {
 	bool b_xclient;             /* backend offered XCLIENT */
 	bool b_xclient_done;        /* XCLIENT sent on this connection */
 	bool b_xclient_ok;          /* ... and the backend took it */
+	bool b_txn_open;            /* the backend accepted a MAIL not yet ended */
+	bool b_dead;                /* the backend said 421: never reuse */
 	unsigned b_uses;            /* sessions this connection served (reuse) */
 	unsigned b_xattrs;          /* XCLIENT attributes offered (xclient.h) */
 	unsigned b_conns;           /* backend connections opened */
@@ -126,6 +129,7 @@ struct session {
 	unsigned nrcpt, rcpt_cap;
 	unsigned rcpt_pending;      /* RCPTs sent, not answered */
 	bool txn_lost;              /* the backend went away mid-transaction */
+	uint32_t txn_seq;           /* bumped by every MAIL and every reset */
 	struct data_scanner *data;  /* owned: while in DATA */
 	enum data_fail data_fail;
 	uint64_t data_start_ms;

@@ -20,6 +20,7 @@
 #include "worker.h"
 
 #define CLIENT_INPUT_MAX (64 * 1024) /* unread client bytes before reads stop */
+#define CLIENT_OUT_HIGH  (256 * 1024) /* unread replies before commands wait */
 #define CLOSE_FLUSH_MS   10000       /* time to deliver the last reply */
 
 static const char *const state_names[ST_COUNT] = {
@@ -226,6 +227,8 @@ client_write_cb(struct bufferevent *bev, void *arg)
 		bufferevent_enable(s->bbev, EV_READ);
 		bufferevent_trigger(s->bbev, EV_READ, BEV_TRIG_IGNORE_WATERMARKS);
 	}
+	/* replies drained: commands held back for them may go on */
+	sess_client_resume(s);
 }
 
 /* client_event_cb - EOF, error or timeout on the client side */
@@ -236,6 +239,11 @@ client_event_cb(struct bufferevent *bev, short what, void *arg)
 
 	if (s->flags & SESS_F_CLOSING) {
 		sess_free(s);
+		return;
+	}
+	if ((what & BEV_EVENT_TIMEOUT) && (what & BEV_EVENT_WRITING)) {
+		/* replies sat unread for a whole timeout: nothing more to say */
+		sess_close(s, "timeout writing to client");
 		return;
 	}
 	if (what & BEV_EVENT_TIMEOUT) {
@@ -560,6 +568,7 @@ sess_txn_reset(struct session *s)
 	s->nrcpt = 0;
 	s->rcpt_pending = 0;
 	s->txn_lost = false;
+	s->txn_seq++; /* late replies of the old transaction are not this one's */
 	if (s->state == ST_MAIL || s->state == ST_RCPT)
 		sess_enter(s, ST_HELO);
 }
@@ -618,6 +627,7 @@ forward(struct session *s, enum cmd_verb verb, const char *line, size_t len)
 	}
 	memcpy(fi->cmd, line, len);
 	fi->cmdlen = len;
+	fi->txn = s->txn_seq;
 	return fi;
 }
 
@@ -676,6 +686,7 @@ cmd_mail(struct session *s, const struct smtp_cmd *c, const char *line, size_t l
 		fifo_local(s, CMD_MAIL, "552 5.3.4 Message size exceeds fixed limit");
 		return;
 	}
+	s->txn_seq++;
 	fi = forward(s, CMD_MAIL, line, len);
 	if (fi == NULL)
 		return;
@@ -720,12 +731,12 @@ cmd_data(struct session *s, const char *line, size_t len)
 		fifo_local(s, CMD_DATA, s->state == ST_HELO ? "503 5.5.1 Error: need MAIL command" : "503 5.5.1 Error: send HELO/EHLO first");
 		return;
 	}
-	if (s->state == ST_MAIL) {
-		fifo_local(s, CMD_DATA, "503 5.5.1 Error: need RCPT command");
-		return;
-	}
 	if (s->txn_lost) {
 		fifo_local(s, CMD_DATA, "451 4.4.2 Error: transaction aborted by lost backend connection; send RSET");
+		return;
+	}
+	if (s->state == ST_MAIL) {
+		fifo_local(s, CMD_DATA, "503 5.5.1 Error: need RCPT command");
 		return;
 	}
 	if (forward(s, CMD_DATA, line, len) == NULL)
@@ -789,13 +800,8 @@ cmd_refused(struct session *s, const struct smtp_cmd *c)
 	}
 	case CMD_XCLIENT:
 	case CMD_XFORWARD:
-		logrec_begin(&r, LOG_NOTICE, "proto.error", s->sid, false);
-		logrec_str(&r, "client", s->client_ip);
-		logrec_str(&r, "error", "client tried a backend-only command");
-		logrec_strn(&r, "command", c->verbtxt, c->verblen);
-		logrec_emit(&r);
-		s->errors++;
-		fifo_local(s, c->verb, "502 5.5.1 Error: command not implemented");
+		/* only sluice speaks these to the backend */
+		proto_error(s, 502, "5.5.1", "Error: command not implemented");
 		return;
 	case CMD_VRFY:
 		fifo_local(s, c->verb, "502 5.5.1 VRFY command is disabled");
@@ -804,7 +810,7 @@ cmd_refused(struct session *s, const struct smtp_cmd *c)
 		proto_error(s, 502, "5.5.2", "Error: command not recognized");
 		return;
 	default:
-		fifo_local(s, c->verb, "502 5.5.1 Error: command not implemented");
+		proto_error(s, 502, "5.5.1", "Error: command not implemented");
 		return;
 	}
 }
@@ -892,6 +898,8 @@ sess_client_process(struct session *s)
 		}
 		if (s->nfifo >= s->cfg->max_inflight)
 			break;
+		if (evbuffer_get_length(bufferevent_get_output(s->cbev)) > CLIENT_OUT_HIGH)
+			break; /* the client does not read its replies: client_write_cb resumes */
 		in = bufferevent_get_input(s->cbev);
 		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0)
 			break;

@@ -64,6 +64,15 @@ backend_timeouts(struct session *s)
 			owed = true;
 			break;
 		}
+	if (owed && fi->what == FW_GREETING) {
+		/* still connecting: the connect timeouts stay in force */
+		if (s->b_tmode != 0) {
+			s->b_tmode = 0;
+			rd = tv_ms(s->cfg->t_connect);
+			bufferevent_set_timeouts(s->bbev, &rd, &rd);
+		}
+		return;
+	}
 	/* re-arming timers costs: only when the kind of wait changes */
 	want = (uint8_t)(1 + owed + 2 * (s->state == ST_DATA));
 	if (want == s->b_tmode)
@@ -94,6 +103,7 @@ backend_open(struct session *s, bool replay)
 		s->b_xclient = true;
 		s->b_xattrs = p->xattrs;
 		s->b_xclient_done = s->b_xclient_ok = false;
+		s->b_txn_open = s->b_dead = false;
 		s->b_uses = p->uses + 1;
 		s->b_tmode = 0xff; /* force backend_timeouts() to set them */
 		s->b_conns++;
@@ -133,6 +143,7 @@ backend_open(struct session *s, bool replay)
 	bufferevent_enable(s->bbev, EV_READ | EV_WRITE);
 	s->b_up = true;
 	s->b_pipelining = s->b_xclient = s->b_xclient_done = s->b_xclient_ok = false;
+	s->b_txn_open = s->b_dead = false;
 	s->b_xattrs = 0;
 	s->b_uses = 1;
 	s->b_tmode = 0; /* the connect timeouts are in force */
@@ -218,9 +229,11 @@ backend_prelude(struct session *s)
 		s->b_pipelining = s->w->caps_pipelining;
 		s->b_xclient = s->w->caps_xclient;
 		s->b_xattrs = s->w->caps_xattrs;
-		if (s->b_xclient)
+		if (s->b_xclient) {
 			xclient_queue(s, NULL);
-		return;
+			return;
+		}
+		s->w->caps_gen = 0; /* no XCLIENT last time: probe (and fail) again */
 	}
 	fi = fifo_push(s, FI_INTERNAL, FW_OUR_EHLO, CMD_EHLO);
 	if (fi == NULL)
@@ -265,7 +278,7 @@ backend_quit(struct session *s)
 	    s->brep.line.len == 0 && s->brep.rawlen == 0;
 
 	backend_uncork(s);
-	if (idle && s->cfg->backend_reuse && s->b_xclient_ok && s->mail_from == NULL &&
+	if (idle && s->cfg->backend_reuse && s->b_xclient_ok && !s->b_txn_open && !s->b_dead &&
 	    !s->txn_lost && pool_put(s->w, s->bbev, s->cfg->gen, s->b_uses, s->b_pipelining, s->b_xattrs)) {
 		s->bbev = NULL; /* the pool owns it now */
 		backend_close(s);
@@ -463,8 +476,11 @@ our_ehlo_reply(struct session *s, struct inflight *fi, const struct reply_parser
 	s->w->caps_xclient = caps.xclient;
 	s->w->caps_xattrs = caps.xattrs;
 	if (!caps.xclient) {
-		backend_log(s, LOG_WARNING, "backend.xclient", "not offered",
-		    "authorise sluice in smtpd_authorized_xclient_hosts");
+		/* fail closed: relaying as sluice's address could make it an open relay */
+		backend_log(s, LOG_ERR, "backend.xclient", "not offered",
+		    "authorise sluice in smtpd_authorized_xclient_hosts, or set xclient off");
+		s->w->caps_gen = 0;
+		backend_fail(s, "XCLIENT not offered", true);
 		return;
 	}
 	xclient_queue(s, fi);
@@ -481,6 +497,7 @@ cmd_reply(struct session *s, struct inflight *fi, const struct reply_parser *rp)
 		s->ok[fi->verb]++;
 	if (rp->code == 421) {
 		/* the backend is closing: so is the session */
+		s->b_dead = true;
 		fi->close_after = true;
 		s->close_reason = "backend said 421";
 	}
@@ -488,29 +505,43 @@ cmd_reply(struct session *s, struct inflight *fi, const struct reply_parser *rp)
 	case CMD_EHLO:
 		if (rp->code == 250) {
 			struct esmtp_caps caps;
-			char out[1024];
+			char out[4096];
 			size_t n;
 
+			s->b_txn_open = false;
 			esmtp_parse_caps(rp->raw, rp->rawlen, &caps);
 			s->b_pipelining = caps.pipelining;
 			n = esmtp_rewrite_ehlo(rp->raw, rp->rawlen, s->cfg->hostname, s->cfg->message_size, out, sizeof(out));
 			if (n > 0)
 				fifo_set_reply(fi, out, n);
+			else /* never the backend's own list: it names what we hide */
+				fifo_set_replyf(fi, "250-%s\r\n250 SIZE %llu", s->cfg->hostname,
+				    (unsigned long long)s->cfg->message_size);
 		} else if (s->state == ST_HELO) {
 			sess_enter(s, ST_GREETED);
 		}
 		break;
+	case CMD_RSET:
+		if (ok)
+			s->b_txn_open = false;
+		break;
 	case CMD_HELO:
+		if (rp->code == 250)
+			s->b_txn_open = false;
 		if (rp->code == 250)
 			fifo_set_replyf(fi, "250 %s", s->cfg->hostname);
 		else if (s->state == ST_HELO)
 			sess_enter(s, ST_GREETED);
 		break;
 	case CMD_MAIL:
-		if (!ok && (s->state == ST_MAIL || s->state == ST_RCPT))
+		if (ok)
+			s->b_txn_open = true;
+		else if (fi->txn == s->txn_seq && (s->state == ST_MAIL || s->state == ST_RCPT))
 			sess_txn_reset(s);
 		break;
 	case CMD_RCPT:
+		if (fi->txn != s->txn_seq)
+			break; /* a reply for a transaction the client already left */
 		if (s->rcpt_pending > 0)
 			s->rcpt_pending--;
 		if (ok && fi->arg != NULL && (s->state == ST_MAIL || s->state == ST_RCPT)) {
@@ -558,9 +589,12 @@ handle_reply(struct session *s, struct inflight *fi, const struct reply_parser *
 		fi->stage = FS_DONE;
 		/* Postfix answers 220 (a new greeting), smtp-sink 250 */
 		s->b_xclient_ok = rp->code == 220 || rp->code == 250;
-		if (!s->b_xclient_ok) {
-			backend_log(s, LOG_WARNING, "backend.xclient", "refused", NULL);
+		if (s->b_xclient_ok) {
+			s->b_txn_open = false;
+		} else {
+			/* never relay as sluice's own address: that may be a trusted one */
 			s->w->caps_gen = 0; /* the backend changed: probe again */
+			backend_fail(s, "XCLIENT refused", true);
 		}
 		break;
 	case FW_HELO_REPLAY:
@@ -654,6 +688,8 @@ backend_event_cb(struct bufferevent *bev, short what, void *arg)
 		/* an idle backend hung up (its own timeout): reconnect on demand */
 		backend_log(s, LOG_INFO, "backend.error", "closed while idle", NULL);
 		backend_close(s);
+		if (s->state == ST_MAIL || s->state == ST_RCPT)
+			s->txn_lost = true; /* its transaction went with it: 451s, not 503s */
 		return;
 	}
 	if (what & BEV_EVENT_ERROR) {

@@ -94,7 +94,7 @@ data_record(struct session *s, const char *ev, int prio, const char *result, con
 	logrec_str(&r, "msgid", s->data && s->data->msgidlen ? s->data->msgid : NULL);
 	logrec_str(&r, "queue_id", queue_id);
 	logrec_str(&r, "result", result);
-	logrec_strn(&r, "reply", reply, replylen);
+	logrec_strn(&r, "reply", reply, MIN(replylen, 1024)); /* a record must fit */
 	logrec_int(&r, "data_ms", (long long)(clock_mono_ms() - s->data_start_ms));
 	logrec_str(&r, "config", s->cfg->hash);
 	logrec_emit(&r);
@@ -211,7 +211,9 @@ data_eod_reply(struct session *s, struct inflight *fi, const struct reply_parser
 	const char *ev = rp->code < 300 ? "msg.accept" : rp->code < 500 ? "msg.tempfail" : "msg.reject";
 
 	fifo_set_reply(fi, rp->raw, rp->rawlen);
+	s->b_txn_open = false; /* the dot ends the transaction, whatever the reply */
 	if (rp->code == 421) {
+		s->b_dead = true;
 		fi->close_after = true;
 		s->close_reason = "backend said 421";
 	}

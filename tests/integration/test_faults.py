@@ -6,6 +6,7 @@ garbage, bare-LF rejection without a committed backend transaction, the
 decision log's queue id and Message-ID, the XCLIENT prelude and the EHLO
 capability filter."""
 
+import socket
 import time
 import unittest
 
@@ -48,7 +49,7 @@ class ReplyRelayTest(SluiceCase):
                               chunk_pause=0.03),
                 "DATA": Reply("354 go ahead", split_at=[2]),
                 ".": Reply("250 2.0.0 Ok: queued as %s" % qid, split_at=[29, 33, 34], chunk_pause=0.05),
-            })
+            }, xclient=False)   # this backend offers no XCLIENT
         c = self.client(sl)
         self.assertEqual(str(c.banner()), "220 %s ESMTP" % HOST)
         ehlo = c.ehlo()
@@ -463,12 +464,118 @@ class PreludeTest(SluiceCase):
 
     def test_ehlo_size_is_the_smaller_of_limit_and_backend(self):
         kws = ["PIPELINING", "SIZE 5000", "8BITMIME"]
-        fb, sl = self.start(fb_kw={"ehlo_keywords": kws}, limits={"message_size": "1M"})
+        fb, sl = self.start(fb_kw={"ehlo_keywords": kws}, limits={"message_size": "1M"}, xclient=False)
         c = self.client(sl)
         c.banner()
         r = c.ehlo()
         self.assertIn("SIZE 5000", r.lines)
         self.assertEqual(len([x for x in r.lines if x.startswith("SIZE")]), 1)
+
+    def test_xclient_on_but_not_offered_fails_closed(self):
+        # relaying as sluice's own (often trusted) address would be an open relay
+        fb, sl = self.start(fb_kw={"ehlo_keywords": ["PIPELINING", "8BITMIME"]})
+        c = self.client(sl)
+        c.banner()
+        r = c.cmd("EHLO client.test")
+        self.assertEqual((r.code, r.enhanced), (421, "4.4.2"), r)
+        self.assert_closed(c)
+        self.assertNotIn("MAIL", fb.all_verbs())
+        sl.wait_event("backend.xclient", what="not offered")
+
+    def test_xclient_refused_fails_closed(self):
+        fb, sl = self.start(script={"XCLIENT": "550 5.7.0 Error: insufficient authorization"})
+        c = self.client(sl)
+        c.banner()
+        r = c.cmd("EHLO client.test")
+        self.assertEqual(r.code, 421, r)
+        self.assert_closed(c)
+        self.assertNotIn("MAIL", fb.all_verbs())
+
+
+class TransactionBookkeepingTest(SluiceCase):
+    """Late replies belong to the transaction that sent their command."""
+
+    def test_late_mail_failure_does_not_reset_the_next_transaction(self):
+        fb, sl = self.start(script={"MAIL": ["555 5.5.4 Unsupported option: FOO=bar", None]},
+                            extra=["backend_reuse on"], workers=1)
+        c = self.session(sl, source="127.0.0.61")
+        c.send(b"MAIL FROM:<a@client.test> FOO=bar\r\nRSET\r\nMAIL FROM:<good@client.test>\r\n")
+        self.assertEqual([r.code for r in c.read_replies(3)], [555, 250, 250])
+        self.assertEqual(c.cmd("RCPT TO:<x@example.test>").code, 250)
+        _mid, msg = make_message()
+        c.cmd("DATA", expect=354)
+        c.send(dot_stuff(msg) + b".\r\n")
+        self.assertEqual(c.read_reply().code, 250)
+        rec = sl.wait_decision(event="msg.accept")
+        self.assertEqual((rec["from"], rec["rcpts"]), ("good@client.test", ["x@example.test"]))
+        c.quit()
+
+    def test_open_transaction_never_pooled(self):
+        fb, sl = self.start(extra=["backend_reuse on"], workers=1)
+        c = self.session(sl, source="127.0.0.62")
+        c.cmd("MAIL FROM:<a@client.test>", expect=250)
+        c.cmd("RCPT TO:<x@example.test>", expect=250)
+        c.quit()
+        c = self.session(sl, source="127.0.0.63")
+        c.quit()
+        fb.wait_connections(2)
+        self.assertEqual(fb.connections[1].xclient[0]["ADDR"], "127.0.0.63")
+        self.assertTrue(fb.connections[0].wait_closed(5))
+
+    def test_backend_hangs_up_after_mail_gives_451_not_503(self):
+        fb, sl = self.start(script=[{"MAIL": Close(send="250 2.1.0 Ok")}, {}])
+        c = self.session(sl, source="127.0.0.64")
+        c.cmd("MAIL FROM:<a@client.test>", expect=250)
+        fb.connections[0].wait_closed(5)
+        time.sleep(0.3)
+        r = c.cmd("RCPT TO:<x@example.test>")
+        self.assertEqual(r.code, 451, r)
+        r = c.cmd("DATA")
+        self.assertEqual(r.code, 451, r)
+        c.cmd("RSET", expect=250)
+        replies = c.send_message("a@client.test", ["x@example.test"], make_message()[1])
+        self.assertEqual(replies[-1].code, 250)
+
+    def test_many_long_recipients_still_logged(self):
+        fb, sl = self.start()
+        c = self.session(sl, source="127.0.0.65")
+        rcpts = ["%s%02d@example.test" % ("r" * 230, i) for i in range(50)]
+        mid, msg = make_message()
+        replies = c.send_message("a@client.test", rcpts, msg, pipelined=True)
+        self.assertEqual(replies[-1].code, 250)
+        rec = sl.wait_decision(event="msg.accept")
+        self.assertEqual(rec["msgid"], mid)
+        self.assertEqual(rec["nrcpt"], 50)
+        self.assertEqual(rec.get("truncated"), "rcpts")
+        self.assertTrue(0 < len(rec["rcpts"]) < 50)
+        self.assertEqual(sl.events("log.overflow"), [])
+
+
+class UnreadRepliesTest(SluiceCase):
+    def test_reply_flood_without_reading_stays_bounded(self):
+        fb, sl = self.start(timeouts={"command": "1s", "idle": "30s", "data": "3s"})
+        c = self.session(sl, source="127.0.0.66")
+        base = rss_kib(sl.pid)
+        c.sock.settimeout(0.5)
+        chunk = b"HELP\r\n" * 10000
+        deadline = time.monotonic() + 6
+        sent = 0
+        try:
+            while time.monotonic() < deadline:
+                sent += c.sock.send(chunk)
+        except (socket.timeout, BlockingIOError, OSError):
+            pass
+        time.sleep(0.5)
+        self.assertLess(rss_kib(sl.pid), base + 32 * 1024, "sluice grew with unread replies")
+        self.assertLess(sent, 100 * 1024 * 1024)
+
+
+def rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
 
 
 if __name__ == "__main__":

@@ -364,7 +364,7 @@ sess_start(struct worker *w, int fd, const struct sockaddr *sa, socklen_t salen)
 	TAILQ_INSERT_TAIL(&w->sessions, s, link);
 	w->nsessions++;
 
-	evutil_make_socket_nonblocking(fd);
+	/* the listener accepted it with SOCK_NONBLOCK already */
 	s->cbev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (s->cbev == NULL) {
 		evutil_closesocket(fd);

@@ -83,6 +83,22 @@ backend_timeouts(struct session *s)
 	bufferevent_set_timeouts(s->bbev, owed ? &rd : NULL, &wr);
 }
 
+/* helo_replay - a new connection mid-session: XCLIENT, then the client's HELO again */
+static int
+helo_replay(struct session *s)
+{
+	struct inflight *fi;
+
+	if (s->helo_line == NULL)
+		return 0;
+	backend_prelude(s);
+	fi = fifo_push(s, FI_INTERNAL, FW_HELO_REPLAY, CMD_EHLO);
+	if (fi == NULL || (fi->cmd = strdup(s->helo_line)) == NULL)
+		return -1;
+	fi->cmdlen = strlen(s->helo_line);
+	return 0;
+}
+
 /* backend_open - see session.h; 0, or -1 with a 421 queued */
 int
 backend_open(struct session *s, bool replay)
@@ -115,12 +131,8 @@ backend_open(struct session *s, bool replay)
 			if (fifo_local(s, CMD_UNKNOWN, "220 %s %s", s->cfg->hostname, s->cfg->banner) == NULL)
 				return -1;
 			sess_enter(s, ST_GREETED);
-		} else if (replay && s->helo_line != NULL) {
-			backend_prelude(s);
-			fi = fifo_push(s, FI_INTERNAL, FW_HELO_REPLAY, CMD_EHLO);
-			if (fi == NULL || (fi->cmd = strdup(s->helo_line)) == NULL)
-				goto fail;
-			fi->cmdlen = strlen(s->helo_line);
+		} else if (replay && helo_replay(s) < 0) {
+			goto fail;
 		}
 		return 0;
 	}
@@ -155,13 +167,8 @@ backend_open(struct session *s, bool replay)
 	if (fi == NULL)
 		goto fail;
 	fi->stage = FS_SENT;
-	if (replay && s->helo_line != NULL) {
-		backend_prelude(s);
-		fi = fifo_push(s, FI_INTERNAL, FW_HELO_REPLAY, CMD_EHLO);
-		if (fi == NULL || (fi->cmd = strdup(s->helo_line)) == NULL)
-			goto fail;
-		fi->cmdlen = strlen(s->helo_line);
-	}
+	if (replay && helo_replay(s) < 0)
+		goto fail;
 	return 0;
 fail:
 	backend_log(s, LOG_ERR, "backend.error", "connect", strerror(errno));

@@ -35,6 +35,7 @@ struct config {
 	enum log_target log_to;
 	int log_level;          /* syslog priority: LOG_ERR .. LOG_DEBUG */
 	char *pid_file;         /* owned; NULL = none */
+	char *user;             /* owned; NULL = keep the starting user */
 	/* timeouts, milliseconds */
 	unsigned t_connect;     /* backend connect + banner */
 	unsigned t_command;     /* backend reply to one command */

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/un.h>
 #include <syslog.h>
+#include <pwd.h>
 #include <unistd.h>
 
 #include "conf.h"
@@ -412,6 +413,13 @@ apply_stmt(struct loadctx *lc, struct config *c, const struct conf_stmt *s)
 			free(c->decision_log);
 			c->decision_log = strcmp(s->argv[1], "off") ? xstrdup(s->argv[1]) : NULL;
 		}
+	} else if (!strcmp(k, "user")) {
+		if (want_args(lc, s, 1, 1)) {
+			if (getpwnam(s->argv[1]) == NULL)
+				cfg_err(lc, s, 1, "no such user '%s'", s->argv[1]);
+			else
+				set_str(&c->user, s->argv[1]);
+		}
 	} else if (!strcmp(k, "pid_file")) {
 		if (want_args(lc, s, 1, 1))
 			set_str(&c->pid_file, s->argv[1]);
@@ -474,6 +482,7 @@ cfg_free(struct config *c)
 	free(c->banner);
 	free(c->decision_log);
 	free(c->pid_file);
+	free(c->user);
 	free(c);
 }
 

@@ -1,5 +1,8 @@
 /* proxy/main.c: argv, signals, workers; no protocol code */
 #include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <sys/types.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -103,6 +106,31 @@ signal_cb(evutil_socket_t sig, short what, void *arg)
 	event_base_loopexit(d->base, NULL);
 }
 
+/*
+ * drop_privileges - after the listeners are bound (port 25 needs root), run
+ * as the configured user: groups first, then gid, then uid, and check that
+ * root cannot be regained.
+ */
+static int
+drop_privileges(const char *user)
+{
+	struct passwd *pw = getpwnam(user);
+
+	if (pw == NULL) {
+		fprintf(stderr, "sluice: no such user '%s'\n", user);
+		return -1;
+	}
+	if (initgroups(pw->pw_name, pw->pw_gid) < 0 || setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0) {
+		fprintf(stderr, "sluice: cannot become '%s': %s\n", user, strerror(errno));
+		return -1;
+	}
+	if (pw->pw_uid != 0 && (setuid(0) == 0 || seteuid(0) == 0)) {
+		fprintf(stderr, "sluice: privileges could be regained after dropping to '%s'\n", user);
+		return -1;
+	}
+	return 0;
+}
+
 /* write_pid - for init systems that want one */
 static void
 write_pid(const char *path)
@@ -193,6 +221,8 @@ main(int argc, char **argv)
 	}
 	if (cfg->pid_file != NULL)
 		write_pid(cfg->pid_file);
+	if (cfg->user != NULL && drop_privileges(cfg->user) < 0)
+		return 1;
 	for (int i = 0; i < d.nworkers; i++) {
 		if (worker_start(d.workers[i]) < 0) {
 			fprintf(stderr, "sluice: cannot start worker threads\n");
@@ -210,6 +240,8 @@ main(int argc, char **argv)
 		for (size_t i = 0; i < cfg->nlisten; i++)
 			logrec_str(&r, "listen", cfg->listen[i].spec);
 		logrec_str(&r, "backend", cfg->backend.spec);
+		if (cfg->user != NULL)
+			logrec_str(&r, "user", cfg->user);
 		logrec_emit(&r);
 	}
 	event_base_dispatch(d.base);

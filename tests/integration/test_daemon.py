@@ -57,6 +57,27 @@ class ConfigCheckTest(unittest.TestCase):
         self.assertRegex(p.stdout, r"^sluice \d+\.\d+\.\d+")
 
 
+class PrivilegeDropTest(unittest.TestCase):
+    def test_runs_as_configured_user(self):
+        runner.require_root()
+        runner.require_sluice()
+        import pwd
+        nobody = pwd.getpwnam("nobody")
+        with FakeBackend() as fb, Sluice(backend=fb, extra=["user nobody"]) as sl:
+            with open("/proc/%d/status" % sl.pid) as f:
+                uids = [l.split()[1:] for l in f if l.startswith(("Uid:", "Gid:"))]
+            self.assertEqual(uids[0], [str(nobody.pw_uid)] * 4, uids)   # real, effective, saved, fs
+            self.assertEqual(uids[1], [str(nobody.pw_gid)] * 4, uids)
+            mid, msg = make_message()
+            with RawClient(sl.port) as c:
+                c.banner()
+                c.ehlo()
+                c.send_message("a@client.test", ["b@example.test"], msg)
+                c.quit()
+            # the decision log was opened before the drop and is still written
+            self.assertEqual(sl.wait_decision(event="msg.accept")["msgid"], mid)
+
+
 class ReloadTest(unittest.TestCase):
     def setUp(self):
         runner.require_sluice()

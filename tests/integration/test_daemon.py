@@ -78,6 +78,45 @@ class PrivilegeDropTest(unittest.TestCase):
             self.assertEqual(sl.wait_decision(event="msg.accept")["msgid"], mid)
 
 
+class ListenerTest(unittest.TestCase):
+    def test_ipv4_and_ipv6_listeners_and_xclient_ipv6(self):
+        runner.require_sluice()
+        from harness.sluice import free_port
+        port6 = free_port()
+        with FakeBackend() as fb, Sluice(backend=fb, extra=["listen [::1]:%d" % port6]) as sl:
+            fb.clear()
+            s = socket.create_connection(("::1", port6), timeout=5)
+            try:
+                f = s.makefile("rb")
+                self.assertTrue(f.readline().startswith(b"220 "))
+                s.sendall(b"EHLO v6.client.test\r\n")
+                while not f.readline().startswith(b"250 "):
+                    pass
+                s.sendall(b"QUIT\r\n")
+                self.assertTrue(f.readline().startswith(b"221 "))
+            finally:
+                s.close()
+            fb.wait_connections(1)
+            fb.connections[0].wait_verb("EHLO", count=1)
+            x = fb.connections[0].xclient[0]
+            self.assertEqual(x["ADDR"], "IPV6:::1")
+            self.assertEqual(x["HELO"], "v6.client.test")
+            with RawClient(sl.port) as c:      # the IPv4 listener still works
+                c.banner()
+                c.quit()
+
+    def test_session_ids_differ_across_restarts(self):
+        runner.require_sluice()
+        sids = set()
+        for _ in range(2):
+            with FakeBackend() as fb, Sluice(backend=fb) as sl:
+                with RawClient(sl.port, source="127.0.0.75") as c:
+                    c.banner()
+                    c.quit()
+                sids.add(sl.wait_event("conn.close", client="127.0.0.75")["sid"])
+        self.assertEqual(len(sids), 2)
+
+
 class ReloadTest(unittest.TestCase):
     def setUp(self):
         runner.require_sluice()

@@ -162,6 +162,35 @@ class SessionLimitTest(SluiceCase):
         self.assertEqual(d["sid"], close["sid"])
 
 
+class SessionTotalAndTimeTest(SluiceCase):
+    def test_total_sessions_limit(self):
+        fb, sl = self.start(limits={"sessions": 2})
+        c1 = self.session(sl, source="127.0.0.71")
+        c2 = self.session(sl, source="127.0.0.72")
+        c3 = self.client(sl, source="127.0.0.73")
+        r = c3.read_reply()
+        self.assertEqual((r.code, r.enhanced), (421, "4.7.0"), r)
+        self.assertTrue(c3.wait_closed(5))
+        sl.wait_event("conn.refuse", client="127.0.0.73")
+        c1.quit()
+        c2.quit()
+
+    def test_session_time_limit(self):
+        fb, sl = self.start(timeouts={"command": "1s", "idle": "30s", "data": "30s", "session": "2s"})
+        c = self.session(sl, source="127.0.0.74")
+        deadline = time.monotonic() + 10
+        replies = []
+        while time.monotonic() < deadline:
+            r = c.cmd("NOOP")
+            replies.append(r.code)
+            if r.code != 250:
+                break
+            time.sleep(0.2)
+        self.assertEqual(replies[-1], 421, replies)
+        self.assertTrue(c.wait_closed(5))
+        sl.wait_event("conn.close", client="127.0.0.74", result="session time limit")
+
+
 class RecipientLimitTest(SluiceCase):
 
     def test_third_rcpt_452_never_reaches_backend(self):

@@ -202,7 +202,7 @@ cfg_parse_addr(const char *spec, struct cfg_addr *out, const char **why)
 static bool
 want_args(struct loadctx *lc, const struct conf_stmt *s, int min, int max)
 {
-	if (s->child != NULL) {
+	if (s->block) {
 		cfg_err(lc, s, 0, "'%s' takes no block", s->argv[0]);
 		return false;
 	}

@@ -76,12 +76,20 @@ lex_next(struct lexer *lx, char **word, int *line, int *col)
 		while (lx->p < lx->end && (*lx->p == ' ' || *lx->p == '\t' || *lx->p == '\r'))
 			lex_adv(lx);
 		if (lx->p < lx->end && *lx->p == '#') {
-			while (lx->p < lx->end && *lx->p != '\n')
+			while (lx->p < lx->end && *lx->p != '\n') {
+				if (*lx->p == '\0') {
+					lex_fail(lx, lx->line, lx->col, "NUL byte in configuration");
+					return T_ERR;
+				}
 				lex_adv(lx);
+			}
 			continue;
 		}
-		if (lx->p + 1 < lx->end && lx->p[0] == '\\' && lx->p[1] == '\n') {
-			lex_adv(lx); /* line continuation */
+		if (lx->p + 1 < lx->end && lx->p[0] == '\\' &&
+		    (lx->p[1] == '\n' || (lx->p[1] == '\r' && lx->p + 2 < lx->end && lx->p[2] == '\n'))) {
+			lex_adv(lx); /* line continuation, LF or CRLF */
+			if (*lx->p == '\r')
+				lex_adv(lx);
 			lex_adv(lx);
 			continue;
 		}
@@ -279,6 +287,7 @@ parse_block(struct lexer *lx, int depth, int open_line, int open_col)
 				lex_fail(lx, line, col, "blocks nested deeper than %d", CONF_MAX_DEPTH);
 				goto fail;
 			}
+			cur->block = true; /* "a {}" is not "a" */
 			cur->child = parse_block(lx, depth + 1, line, col);
 			if (lx->failed)
 				goto fail;

@@ -2,6 +2,7 @@
 #ifndef SLUICE_CONF_H
 #define SLUICE_CONF_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /*
@@ -10,8 +11,9 @@
  *     word arg arg ...            # ends at a newline or ';'
  *     word arg ... { statements } # a block
  *
- * Words are bare (letters, digits and -_.:/[]@*+=<>!~,) or quoted with "..."
- * (backslash escapes \" \\ \n \t). '#' starts a comment outside quotes.
+ * Words are bare (letters, digits, bytes >= 0x80 and -_.:/[]@*+=<>!~,%$^&?|()')
+ * or quoted with "..." (backslash escapes \" \\ \n \t). '#' starts a comment
+ * outside quotes. A backslash at the end of a line (LF or CRLF) continues it.
  * The parser knows no keywords: proxy/config.c gives the words meaning, and
  * the policy language will grow on the same statements.
  */
@@ -22,6 +24,7 @@ struct conf_stmt {
 	char **argv;      /* owned */
 	int *argcol;      /* owned: column of each word */
 	struct conf_stmt *child; /* owned: first statement of the block */
+	bool block;       /* written with a block, even an empty one */
 	struct conf_stmt *next;  /* owned: next sibling */
 };
 

@@ -257,11 +257,12 @@ static const struct {
 		 "limit message_size 1000\n"
 		 "xclient maybe\n"
 		 "bare_lf ignore\n"
-		 "timeout idle 50ms\n"),
+		 "timeout idle 50ms\n"
+		 "banner x {}\n"),
 	    { { 3, 10, "bad_host" }, { 4, 14, "5x" }, { 5, 18, "'0'" }, { 6, 3, "bogus" },
 		{ 7, 8, "192.0.2.1" }, { 8, 9, "nap" }, { 9, 11, "log_level" }, { 10, 10, "300" },
 		{ 11, 1, "listen" }, { 12, 1, "block" }, { 13, 20, "1000" }, { 14, 9, "maybe" },
-		{ 15, 9, "ignore" }, { 16, 14, "50ms" } } },
+		{ 15, 9, "ignore" }, { 16, 14, "50ms" }, { 17, 1, "block" } } },
 	{ "statements after semicolons",
 	    TEXT("listen *:2525; backend 127.0.0.1:25; xclient maybe\n"
 		 "\tbackend  [::1]:0\n"),

@@ -39,12 +39,12 @@ pool_event_cb(struct bufferevent *bev, short what, void *arg)
 
 /* pool_put - see pool.h */
 bool
-pool_put(struct worker *w, struct bufferevent *bev, uint64_t gen, unsigned uses, bool pipelining, unsigned xattrs)
+pool_put(struct worker *w, struct bufferevent *bev, uint64_t gen, unsigned uses, unsigned junk, bool pipelining, unsigned xattrs)
 {
 	struct timeval idle = { POOL_IDLE_SECS, 0 };
 	struct pooled *p;
 
-	if (w->draining || w->npool >= POOL_MAX_IDLE || uses >= POOL_MAX_USES ||
+	if (w->draining || w->npool >= POOL_MAX_IDLE || uses >= POOL_MAX_USES || junk >= POOL_MAX_JUNK ||
 	    evbuffer_get_length(bufferevent_get_output(bev)) > 0 ||
 	    evbuffer_get_length(bufferevent_get_input(bev)) > 0)
 		return false;
@@ -55,6 +55,7 @@ pool_put(struct worker *w, struct bufferevent *bev, uint64_t gen, unsigned uses,
 	p->bev = bev;
 	p->gen = gen;
 	p->uses = uses;
+	p->junk = junk;
 	p->pipelining = pipelining;
 	p->xattrs = xattrs;
 	bufferevent_setcb(bev, pool_read_cb, NULL, pool_event_cb, p);

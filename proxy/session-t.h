@@ -114,6 +114,8 @@ struct session {
 	bool b_txn_open;            /* the backend accepted a MAIL not yet ended */
 	bool b_dead;                /* the backend said 421: never reuse */
 	unsigned b_uses;            /* sessions this connection served (reuse) */
+	unsigned b_junk;            /* Postfix "junk" commands sent on it (pool.h) */
+	unsigned b_rejects;         /* 4xx/5xx replies it gave this session */
 	unsigned b_xattrs;          /* XCLIENT attributes offered (xclient.h) */
 	unsigned b_conns;           /* backend connections opened */
 	bool b_corked;              /* backend writes held in bcork */

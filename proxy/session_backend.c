@@ -121,6 +121,8 @@ backend_open(struct session *s, bool replay)
 		s->b_xclient_done = s->b_xclient_ok = false;
 		s->b_txn_open = s->b_dead = false;
 		s->b_uses = p->uses + 1;
+		s->b_junk = p->junk;
+		s->b_rejects = 0;
 		s->b_tmode = 0xff; /* force backend_timeouts() to set them */
 		s->b_conns++;
 		free(p);
@@ -158,6 +160,7 @@ backend_open(struct session *s, bool replay)
 	s->b_txn_open = s->b_dead = false;
 	s->b_xattrs = 0;
 	s->b_uses = 1;
+	s->b_junk = s->b_rejects = 0;
 	s->b_tmode = 0; /* the connect timeouts are in force */
 	s->b_conns++;
 	reply_parser_release(&s->brep);
@@ -286,7 +289,8 @@ backend_quit(struct session *s)
 
 	backend_uncork(s);
 	if (idle && s->cfg->backend_reuse && s->b_xclient_ok && !s->b_txn_open && !s->b_dead &&
-	    !s->txn_lost && pool_put(s->w, s->bbev, s->cfg->gen, s->b_uses, s->b_pipelining, s->b_xattrs)) {
+	    !s->txn_lost && s->b_rejects == 0 &&
+	    pool_put(s->w, s->bbev, s->cfg->gen, s->b_uses, s->b_junk, s->b_pipelining, s->b_xattrs)) {
 		s->bbev = NULL; /* the pool owns it now */
 		backend_close(s);
 		return;
@@ -352,6 +356,18 @@ pipelinable(const struct inflight *fi)
 void
 backend_send_line(struct session *s, struct inflight *fi, const char *line, size_t len)
 {
+	switch ((enum cmd_verb)fi->verb) {
+	case CMD_HELO:
+	case CMD_EHLO:
+	case CMD_RSET:
+	case CMD_NOOP:
+	case CMD_VRFY:
+	case CMD_XCLIENT:
+		s->b_junk++; /* what Postfix counts against smtpd_junk_command_limit */
+		break;
+	default:
+		break;
+	}
 	backend_write(s, line, len);
 	fi->stage = FS_SENT;
 }
@@ -581,6 +597,8 @@ cmd_reply(struct session *s, struct inflight *fi, const struct reply_parser *rp)
 static void
 handle_reply(struct session *s, struct inflight *fi, const struct reply_parser *rp)
 {
+	if (rp->code >= 400 && fi->what != FW_GREETING)
+		s->b_rejects++; /* Postfix counted an error on this connection */
 	if (log_enabled(LOG_DEBUG))
 		log_msg(LOG_DEBUG, "sid=%s ev=backend.reply code=%d what=%u", s->sid, rp->code, fi->what);
 	switch ((enum fi_what)fi->what) {

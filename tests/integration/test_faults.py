@@ -402,6 +402,21 @@ class PreludeTest(SluiceCase):
         self.assertEqual([x["ADDR"] for x in second.xclient], ["127.0.0.34", "127.0.0.35"])
         self.assertNotIn("MAIL", second.verbs)
 
+    def test_backend_errors_never_carried_to_the_next_client(self):
+        # Postfix counts errors per connection and XCLIENT does not reset them
+        fb, sl = self.start(script={"RCPT": "550 5.1.1 <nobody@example.test>: User unknown"},
+                            extra=["backend_reuse on"], workers=1)
+        c = self.session(sl, source="127.0.0.36")
+        c.cmd("MAIL FROM:<a@client.test>", expect=250)
+        self.assertEqual(c.cmd("RCPT TO:<nobody@example.test>").code, 550)
+        c.cmd("RSET", expect=250)
+        c.quit()
+        c = self.session(sl, source="127.0.0.37")
+        c.quit()
+        fb.wait_connections(2)
+        self.assertTrue(fb.connections[0].wait_closed(5))
+        self.assertEqual(fb.connections[1].xclient[0]["ADDR"], "127.0.0.37")
+
     def test_ehlo_probe_once_per_worker_then_xclient_directly(self):
         fb, sl = self.start(workers=1)
         for src in ("127.0.0.31", "127.0.0.32"):

@@ -1,4 +1,4 @@
-/* proxy/session.c: session lifecycle, the in-flight FIFO, client commands */
+/* proxy/session.c: session lifecycle, client input and commands */
 #include <arpa/inet.h>
 #include <assert.h>
 #include <errno.h>

@@ -32,6 +32,7 @@ struct centry {
 	struct dns *d;               /* weak */
 	uint16_t type;
 	bool pending;                /* a query is out */
+	bool delivering;             /* answer_cb is calling its waiters */
 	char *name;                  /* owned, lower case */
 	uint64_t started_ms, expires_ms;
 	struct dns_req *waiters;     /* owned */
@@ -302,12 +303,15 @@ answer_cb(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
 	e->pending = false;
 	d->stats.answers++;
 	e->expires_ms = clock_mono_ms() + (uint64_t)e->res.ttl * 1000;
+	/* a callback may query again: e must survive any eviction meanwhile */
+	e->delivering = true;
 	while ((w = e->waiters) != NULL) {
 		e->waiters = w->next;
 		if (!w->cancelled)
 			w->cb(w->arg, &e->res);
 		free(w);
 	}
+	e->delivering = false;
 	if (e->res.status != DNS_OK && e->res.status != DNS_NXDOMAIN && e->res.status != DNS_NODATA)
 		e->expires_ms = 0; /* failures are not cached: the next request asks again */
 }
@@ -362,7 +366,7 @@ dns_query(struct dns *d, uint16_t type, const char *name, dns_cb cb, void *arg, 
 			struct centry *old;
 
 			TAILQ_FOREACH(old, &d->age, age)
-				if (!old->pending)
+				if (!old->pending && !old->delivering)
 					break;
 			if (old == NULL)
 				break;

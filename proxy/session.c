@@ -30,15 +30,6 @@ static const char *const state_names[ST_COUNT] = {
 static void sess_free(struct session *s);
 static void sess_command(struct session *s, const char *line, size_t len);
 
-/* tv_ms - a struct timeval from milliseconds */
-static struct timeval
-tv_ms(unsigned ms)
-{
-	struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000) };
-
-	return tv;
-}
-
 /* sess_enter - the only writer of s->state */
 void
 sess_enter(struct session *s, enum sess_state st)

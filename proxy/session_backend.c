@@ -24,15 +24,6 @@ static void backend_read_cb(struct bufferevent *bev, void *arg);
 static void backend_write_cb(struct bufferevent *bev, void *arg);
 static void backend_event_cb(struct bufferevent *bev, short what, void *arg);
 
-/* tv_ms - a struct timeval from milliseconds */
-static struct timeval
-tv_ms(unsigned ms)
-{
-	struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000) };
-
-	return tv;
-}
-
 /* backend_log - one backend.error line */
 static void
 backend_log(struct session *s, int prio, const char *ev, const char *what, const char *detail)

@@ -30,7 +30,7 @@ data_sink_out(void *arg, const char *p, size_t n)
 void
 data_begin(struct session *s)
 {
-	struct timeval tv = { (time_t)(s->cfg->t_data / 1000), (suseconds_t)(s->cfg->t_data % 1000) * 1000 };
+	struct timeval tv = tv_ms(s->cfg->t_data);
 
 	data_free(s);
 	s->data = malloc(sizeof(*s->data));
@@ -104,7 +104,7 @@ data_record(struct session *s, const char *ev, int prio, const char *result, con
 static void
 client_idle_timeouts(struct session *s)
 {
-	struct timeval tv = { (time_t)(s->cfg->t_idle / 1000), (suseconds_t)(s->cfg->t_idle % 1000) * 1000 };
+	struct timeval tv = tv_ms(s->cfg->t_idle);
 
 	bufferevent_set_timeouts(s->cbev, &tv, &tv);
 }

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <sys/time.h>
 
 #define nitems(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -47,6 +48,15 @@ int ascii_ncasecmp(const char *a, const char *b, size_t n);
 /* Monotonic and wall clocks in milliseconds. */
 uint64_t clock_mono_ms(void);
 uint64_t clock_wall_ms(void);
+
+/* tv_ms - a struct timeval from milliseconds (libevent timeouts) */
+static inline struct timeval
+tv_ms(unsigned ms)
+{
+	struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000) };
+
+	return tv;
+}
 
 /* fmt_rfc3339_ms - "2026-11-28T23:59:01.123Z" into buf (>= 32 bytes) */
 void fmt_rfc3339_ms(char *buf, size_t sz, uint64_t wall_ms);

@@ -80,8 +80,7 @@ ctl_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	cfg = cfg_current_get();
-	tv.tv_sec = cfg ? cfg->t_shutdown / 1000 : 30;
-	tv.tv_usec = cfg ? (cfg->t_shutdown % 1000) * 1000 : 0;
+	tv = tv_ms(cfg ? cfg->t_shutdown : 30000);
 	cfg_unref(cfg);
 	w->ev_deadline = evtimer_new(w->base, drain_deadline_cb, w);
 	if (w->ev_deadline != NULL)

@@ -12,6 +12,7 @@ import unittest
 
 from harness import runner
 from harness.cases import HOST, SluiceCase
+from harness.util import vmrss_kb
 from harness.client import RawClient, ConnectionClosed, make_message, dot_stuff
 from harness.fakebackend import (FakeBackend, Reply, Raw, NoReply, Stall, Close, DropAfterData, Seq,
                                  long_reply)
@@ -570,7 +571,7 @@ class UnreadRepliesTest(SluiceCase):
     def test_reply_flood_without_reading_stays_bounded(self):
         fb, sl = self.start(timeouts={"command": "1s", "idle": "30s", "data": "3s"})
         c = self.session(sl, source="127.0.0.66")
-        base = rss_kib(sl.pid)
+        base = vmrss_kb(sl.pid)
         c.sock.settimeout(0.5)
         chunk = b"HELP\r\n" * 10000
         deadline = time.monotonic() + 6
@@ -581,16 +582,8 @@ class UnreadRepliesTest(SluiceCase):
         except (socket.timeout, BlockingIOError, OSError):
             pass
         time.sleep(0.5)
-        self.assertLess(rss_kib(sl.pid), base + 32 * 1024, "sluice grew with unread replies")
+        self.assertLess(vmrss_kb(sl.pid), base + 32 * 1024, "sluice grew with unread replies")
         self.assertLess(sent, 100 * 1024 * 1024)
-
-
-def rss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from harness.cases import HOST, SluiceCase
 from harness.client import RawClient, ConnectionClosed, make_message, dot_stuff
 from harness.fakebackend import FakeBackend
 from harness.sluice import Sluice, free_port
-from harness.util import wait_until
+from harness.util import vmrss_kb, wait_until
 
 
 def setUpModule():
@@ -31,14 +31,6 @@ def sized_message(n, body=b"Hello.\r\n"):
     msg += b"z" * (rest - 2) + b"\r\n"
     assert len(msg) == n
     return msg
-
-
-def vmrss_kb(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmRSS for pid %d" % pid)
 
 
 # ----------------------------------------------------------------- timeouts

@@ -162,3 +162,12 @@ def install_signal_cleanup():
             signal.signal(sig, _on_signal)
         except (ValueError, OSError):
             pass
+
+
+def vmrss_kb(pid):
+    """Resident memory of a process in KiB (/proc/PID/status VmRSS)."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS for pid %d" % pid)

@@ -2,6 +2,10 @@
 #ifndef SLUICE_FILTER_T_H
 #define SLUICE_FILTER_T_H
 
+#include <stdbool.h>
+
+struct sl_report;
+
 /** SMTP stages a filter can hook. */
 enum sl_stage {
 	SL_STAGE_CONNECT = 0,
@@ -31,6 +35,12 @@ struct sl_verdict {
 	const char *enh;   /**< enhanced status code, e.g. "5.7.1" */
 	const char *text;  /**< reply text; borrowed from the filter */
 	const char *filter;/**< which filter decided */
+	const char *ref;   /**< reference id quoted in the text; borrowed */
+	bool record;       /**< CONTINUE: still worth a decision record */
+	const char *why;   /**< short reason for logs ("listed", "allowed") */
+	/* the evidence, for the decision record (filter.h) */
+	void (*report)(void *ctx, const struct sl_report *w);
+	void *report_ctx;
 };
 
 #endif

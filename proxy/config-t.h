@@ -8,7 +8,10 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "dns.h"
 #include "smtp_data.h"
+
+struct chain_conf;
 
 struct cfg_addr {
 	char *spec;                 /* owned: as written */
@@ -53,6 +56,10 @@ struct config {
 	unsigned max_inflight;  /* pipelined commands in flight */
 	uint64_t message_size;  /* bytes; announced as SIZE */
 	enum data_bare bare;    /* bare LF / CR inside DATA */
+	/* DNS and filters */
+	char *dns_servers;      /* owned; NULL = /etc/resolv.conf */
+	struct dns_config dns;  /* .servers points at dns_servers */
+	struct chain_conf *filters; /* owned: the configured filters, in order */
 };
 
 #endif

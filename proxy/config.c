@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "conf.h"
+#include "chain.h"
 #include "config.h"
 #include "util.h"
 
@@ -24,6 +25,14 @@ struct loadctx {
 	FILE *errs;
 	int nerr;
 };
+
+/* cfg_report - a ready "FILE:LINE:COL: message" from a parser */
+static void
+cfg_report(struct loadctx *lc, const char *msg)
+{
+	fprintf(lc->errs, "%s\n", msg);
+	lc->nerr++;
+}
 
 static void cfg_err(struct loadctx *lc, const struct conf_stmt *s, int word, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -41,64 +50,6 @@ cfg_err(struct loadctx *lc, const struct conf_stmt *s, int word, const char *fmt
 	va_end(ap);
 	fputc('\n', lc->errs);
 	lc->nerr++;
-}
-
-/* cfg_parse_duration - see config.h */
-int
-cfg_parse_duration(const char *s, unsigned *ms)
-{
-	char *end;
-	unsigned long long v, mult = 1000;
-
-	errno = 0;
-	if (*s < '0' || *s > '9')
-		return -1;
-	v = strtoull(s, &end, 10);
-	if (errno != 0)
-		return -1;
-	if (strcmp(end, "ms") == 0)
-		mult = 1;
-	else if (strcmp(end, "") == 0 || strcmp(end, "s") == 0)
-		mult = 1000;
-	else if (strcmp(end, "m") == 0)
-		mult = 60000;
-	else if (strcmp(end, "h") == 0)
-		mult = 3600000;
-	else
-		return -1;
-	if (v > 86400000ULL / mult * 7)
-		return -1; /* a week at most */
-	*ms = (unsigned)(v * mult);
-	return 0;
-}
-
-/* cfg_parse_size - see config.h */
-int
-cfg_parse_size(const char *s, uint64_t *out)
-{
-	char *end;
-	unsigned long long v, mult = 1;
-
-	errno = 0;
-	if (*s < '0' || *s > '9')
-		return -1;
-	v = strtoull(s, &end, 10);
-	if (errno != 0)
-		return -1;
-	if (*end == 'k' || *end == 'K')
-		mult = 1024;
-	else if (*end == 'm' || *end == 'M')
-		mult = 1024 * 1024;
-	else if (*end == 'g' || *end == 'G')
-		mult = 1024ULL * 1024 * 1024;
-	else if (*end != '\0')
-		return -1;
-	if (*end != '\0' && end[1] != '\0')
-		return -1;
-	if (v > (1ULL << 40) / mult)
-		return -1;
-	*out = v * mult;
-	return 0;
 }
 
 /* cfg_parse_addr - see config.h */
@@ -298,7 +249,7 @@ apply_timeout(struct loadctx *lc, struct config *c, const struct conf_stmt *s)
 	for (size_t i = 0; i < nitems(names); i++) {
 		if (strcmp(s->argv[1], names[i].name) != 0)
 			continue;
-		if (cfg_parse_duration(s->argv[2], &ms) < 0 || ms < 100)
+		if (conf_parse_duration(s->argv[2], &ms) < 0 || ms < 100)
 			cfg_err(lc, s, 2, "bad duration '%s' (examples: 30s, 5m, 1h; at least 100ms)", s->argv[2]);
 		else
 			*(unsigned *)((char *)c + names[i].off) = ms;
@@ -328,7 +279,7 @@ apply_limit(struct loadctx *lc, struct config *c, const struct conf_stmt *s)
 	if (!want_args(lc, s, 2, 2))
 		return;
 	if (strcmp(s->argv[1], "message_size") == 0) {
-		if (cfg_parse_size(s->argv[2], &c->message_size) < 0 || c->message_size < 1024)
+		if (conf_parse_size(s->argv[2], &c->message_size) < 0 || c->message_size < 1024)
 			cfg_err(lc, s, 2, "bad size '%s' (examples: 10M, 51200000; at least 1k)", s->argv[2]);
 		return;
 	}
@@ -345,6 +296,108 @@ apply_limit(struct loadctx *lc, struct config *c, const struct conf_stmt *s)
 }
 
 /* apply_stmt - one top-level statement */
+/* dns_server_ok - an address, optionally with a port: a.b.c.d[:p], v6, [v6]:p */
+static bool
+dns_server_ok(const char *s)
+{
+	char host[64];
+	const char *port = NULL;
+	struct in6_addr a6;
+	size_t n;
+
+	if (s[0] == '[') {
+		const char *e = strchr(s, ']');
+
+		if (e == NULL || (e[1] != '\0' && e[1] != ':'))
+			return false;
+		n = (size_t)(e - s - 1);
+		if (n >= sizeof(host))
+			return false;
+		memcpy(host, s + 1, n);
+		host[n] = '\0';
+		port = e[1] == ':' ? e + 2 : NULL;
+		if (inet_pton(AF_INET6, host, &a6) != 1)
+			return false;
+	} else if (inet_pton(AF_INET6, s, &a6) == 1) {
+		return true;
+	} else {
+		const char *colon = strchr(s, ':');
+
+		n = colon ? (size_t)(colon - s) : strlen(s);
+		if (n >= sizeof(host))
+			return false;
+		memcpy(host, s, n);
+		host[n] = '\0';
+		port = colon ? colon + 1 : NULL;
+		if (inet_pton(AF_INET, host, &a6) != 1)
+			return false;
+	}
+	if (port != NULL) {
+		char *end;
+		unsigned long p = strtoul(port, &end, 10);
+
+		if (end == port || *end != '\0' || p == 0 || p > 65535)
+			return false;
+	}
+	return true;
+}
+
+/* apply_dns - the dns { } block: the resolver the filters use */
+static void
+apply_dns(struct loadctx *lc, struct config *c, const struct conf_stmt *b)
+{
+	if (!b->block || b->argc != 1) {
+		cfg_err(lc, b, 0, "dns is configured with a block: dns { servers ...; }");
+		return;
+	}
+	for (const struct conf_stmt *s = b->child; s != NULL; s = s->next) {
+		const char *k = s->argv[0];
+		unsigned v;
+
+		if (!strcmp(k, "servers")) {
+			size_t len = 0;
+
+			if (s->argc < 2) {
+				cfg_err(lc, s, 0, "servers takes one or more addresses (127.0.0.1, 127.0.0.1:5353, [::1]:53)");
+				continue;
+			}
+			free(c->dns_servers);
+			c->dns_servers = NULL;
+			for (int w = 1; w < s->argc; w++)
+				len += strlen(s->argv[w]) + 1;
+			c->dns_servers = xcalloc(1, len);
+			for (int w = 1; w < s->argc; w++) {
+				if (!dns_server_ok(s->argv[w]))
+					cfg_err(lc, s, w, "bad DNS server '%s' (127.0.0.1, 127.0.0.1:5353, ::1, [::1]:5353)", s->argv[w]);
+				if (w > 1)
+					strcat(c->dns_servers, ",");
+				strcat(c->dns_servers, s->argv[w]);
+			}
+			c->dns.servers = c->dns_servers;
+		} else if (!strcmp(k, "timeout")) {
+			if (want_args(lc, s, 1, 1) && (conf_parse_duration(s->argv[1], &v) < 0 || v < 10 || v > 60000))
+				cfg_err(lc, s, 1, "'%s' is not a duration from 10ms to 60s", s->argv[1]);
+			else if (s->argc == 2)
+				c->dns.timeout_ms = v;
+		} else if (!strcmp(k, "tries")) {
+			if (want_args(lc, s, 1, 1) && parse_uint(lc, s, 1, 1, 10, &v))
+				c->dns.tries = v;
+		} else if (!strcmp(k, "ttl_min") || !strcmp(k, "ttl_max")) {
+			if (want_args(lc, s, 1, 1) && (conf_parse_duration(s->argv[1], &v) < 0))
+				cfg_err(lc, s, 1, "'%s' is not a duration", s->argv[1]);
+			else if (s->argc == 2)
+				*(!strcmp(k, "ttl_min") ? &c->dns.min_ttl : &c->dns.max_ttl) = v / 1000;
+		} else if (!strcmp(k, "cache_size")) {
+			if (want_args(lc, s, 1, 1) && parse_uint(lc, s, 1, 0, 10000000, &v))
+				c->dns.cache_max = v;
+		} else {
+			cfg_err(lc, s, 0, "unknown dns option '%s'", k);
+		}
+	}
+	if (c->dns.min_ttl > c->dns.max_ttl)
+		cfg_err(lc, b, 0, "dns ttl_min is above ttl_max");
+}
+
 static void
 apply_stmt(struct loadctx *lc, struct config *c, const struct conf_stmt *s)
 {
@@ -462,6 +515,15 @@ apply_stmt(struct loadctx *lc, struct config *c, const struct conf_stmt *s)
 			else
 				cfg_err(lc, s, 1, "bare_lf is reject or normalise, not '%s'", s->argv[1]);
 		}
+	} else if (!strcmp(k, "dns")) {
+		apply_dns(lc, c, s);
+	} else if (chain_filter_find(k) != NULL) {
+		struct conf_error err;
+
+		if (!s->block)
+			cfg_err(lc, s, 0, "'%s' is configured with a block: %s { ... }", k, k);
+		else if (chain_conf_add(c->filters, chain_filter_find(k), s, &err) < 0)
+			cfg_report(lc, err.msg);
 	} else {
 		cfg_err(lc, s, 0, "unknown statement '%s'", k);
 	}
@@ -483,6 +545,8 @@ cfg_free(struct config *c)
 	free(c->decision_log);
 	free(c->pid_file);
 	free(c->user);
+	free(c->dns_servers);
+	chain_conf_free(c->filters);
 	free(c);
 }
 
@@ -516,6 +580,10 @@ cfg_defaults(struct config *c)
 	c->max_inflight = 100;
 	c->message_size = 25 * 1024 * 1024;
 	c->bare = DATA_BARE_REJECT;
+	c->dns = (struct dns_config){ NULL, 1500, 2, 0, 86400, 10000 };
+	c->filters = chain_conf_new();
+	if (c->filters == NULL)
+		abort();
 }
 
 /* cfg_hash - a short, stable fingerprint of the configuration text */

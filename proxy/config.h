@@ -23,9 +23,5 @@ void cfg_current_set(struct config *c);
 
 /* cfg_parse_addr - "1.2.3.4:25", "[::1]:25", "*:25", "unix:/path" */
 int cfg_parse_addr(const char *spec, struct cfg_addr *out, const char **why);
-/* cfg_parse_duration - "30", "30s", "5m", "1h", "250ms" into ms */
-int cfg_parse_duration(const char *s, unsigned *ms);
-/* cfg_parse_size - "1000", "64k", "25M", "1G" into bytes */
-int cfg_parse_size(const char *s, uint64_t *out);
 
 #endif

@@ -29,6 +29,10 @@ static const char *const log_events[] = {
 	"msg.tempfail",    /* a message deferred with 4xx */
 	"txn.abort",       /* a transaction ended without a message */
 	"log.overflow",    /* a decision record too large to write */
+	"policy.reject",   /* a filter refused a command (5xx) */
+	"policy.tempfail", /* a filter deferred a command (4xx) */
+	"policy.pass",     /* a filter let a client pass with evidence worth keeping */
+	"policy.error",    /* a filter failed; the session went on without it */
 };
 
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -242,11 +246,15 @@ kstr(struct logrec *r, const char *s, size_t n)
 	kput(r, "\"", 1);
 }
 
-/* jkey - ,"key": */
+/* jkey - ,"key": (key NULL: an array element, just the comma) */
 static void
 jkey(struct logrec *r, const char *key)
 {
-	jput(r, ",", 1);
+	if (!r->jfirst)
+		jput(r, ",", 1);
+	r->jfirst = false;
+	if (key == NULL)
+		return;
 	jstr(r, key, strlen(key));
 	jput(r, ":", 1);
 }
@@ -268,6 +276,7 @@ logrec_begin(struct logrec *r, int prio, const char *ev, const char *sid, bool d
 
 	r->prio = prio;
 	r->jlen = r->klen = 0;
+	r->jfirst = false;
 	r->kv_on = log_enabled(prio);
 	r->json_on = decision && log_fd >= 0;
 	if (!r->kv_on && !r->json_on)
@@ -323,6 +332,41 @@ logrec_json_str(struct logrec *r, const char *key, const char *val, size_t n)
 		else
 			jstr(r, val, n);
 	}
+}
+
+/* logrec_json_int - an integer in the JSON record only */
+void
+logrec_json_int(struct logrec *r, const char *key, long long v)
+{
+	char num[32];
+	int n;
+
+	if (!r->json_on)
+		return;
+	n = snprintf(num, sizeof(num), "%lld", v);
+	jkey(r, key);
+	jput(r, num, (size_t)n);
+}
+
+/* logrec_json_open - see log.h */
+void
+logrec_json_open(struct logrec *r, const char *key, bool array)
+{
+	if (!r->json_on)
+		return;
+	jkey(r, key);
+	jput(r, array ? "[" : "{", 1);
+	r->jfirst = true;
+}
+
+/* logrec_json_close - see log.h */
+void
+logrec_json_close(struct logrec *r, bool array)
+{
+	if (!r->json_on)
+		return;
+	jput(r, array ? "]" : "}", 1);
+	r->jfirst = false;
 }
 
 /* logrec_int - an integer field */

@@ -35,6 +35,7 @@ struct logrec {
 	int prio;
 	bool json_on;      /* a decision record is being built */
 	bool kv_on;        /* an operational line is being built */
+	bool jfirst;       /* next JSON member opens an object/array: no comma */
 	size_t jlen, klen;
 	char json[LOGREC_MAX];
 	char kv[2048];
@@ -51,8 +52,15 @@ void logrec_int(struct logrec *r, const char *key, long long v);
 void logrec_bool(struct logrec *r, const char *key, bool v);
 /* logrec_strv - an array of strings (JSON array, comma-joined in key=value) */
 void logrec_strv(struct logrec *r, const char *key, char *const *v, size_t n);
-/* logrec_json_only - add a field to the JSON record only */
+/* logrec_json_str - add a field to the JSON record only */
 void logrec_json_str(struct logrec *r, const char *key, const char *val, size_t n);
+void logrec_json_int(struct logrec *r, const char *key, long long v);
+/*
+ * logrec_json_open/close - a nested object or array (JSON record only).
+ * Inside an array, key is NULL for each element (and for logrec_json_str).
+ */
+void logrec_json_open(struct logrec *r, const char *key, bool array);
+void logrec_json_close(struct logrec *r, bool array);
 void logrec_emit(struct logrec *r);
 
 /* log_event_known - is ev in the table of event names (tests, docs) */

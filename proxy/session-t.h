@@ -18,6 +18,7 @@ struct evbuffer;
 struct event;
 struct worker;
 struct config;
+struct policy;
 
 /* Where the client is in the dialogue (its view, assuming pipelined success). */
 enum sess_state {
@@ -141,6 +142,7 @@ struct session {
 	unsigned errors, msgs_ok, msgs_fail;
 	uint64_t t_start;
 	const char *close_reason;   /* static text */
+	struct policy *pol;         /* owned: filters and their gates; NULL without filters */
 };
 
 #endif

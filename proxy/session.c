@@ -87,7 +87,7 @@ client_event_cb(struct bufferevent *bev, short what, void *arg)
 		return;
 	}
 	if (what & BEV_EVENT_TIMEOUT) {
-		if (fifo_awaiting_backend(s) || (s->flags & SESS_F_CPAUSED)) {
+		if (fifo_awaiting_backend(s) || (s->flags & SESS_F_CPAUSED) || policy_waiting(s)) {
 			/* the client waits for us, it is not idle */
 			bufferevent_enable(bev, EV_READ);
 			return;
@@ -229,6 +229,8 @@ sess_start(struct worker *w, int fd, const struct sockaddr *sa, socklen_t salen)
 		logrec_int(&r, "port", s->client_port);
 		logrec_emit(&r);
 	}
+	if (policy_start(s))
+		return;         /* the filters greet (or refuse) when the connect stage voted */
 	backend_open(s, false); /* on failure it queued a 421 */
 	fifo_flush(s);          /* a reused backend: our 220 goes out now */
 	return;
@@ -300,6 +302,7 @@ free_later_cb(evutil_socket_t fd, short what, void *arg)
 
 	TAILQ_REMOVE(&w->sessions, s, link);
 	w->nsessions--;
+	policy_free(s); /* cancels lookups: no filter calls back after this */
 	data_free(s);
 	while (!TAILQ_EMPTY(&s->fifo))
 		fifo_free_entry(s, TAILQ_FIRST(&s->fifo));
@@ -486,6 +489,11 @@ cmd_helo(struct session *s, const struct smtp_cmd *c, const char *line, size_t l
 	}
 	memcpy(hl, line, len);
 	hl[len] = '\0';
+	if (!policy_gate(s, SL_STAGE_HELO, line, len, helo)) {
+		free(helo);
+		free(hl);
+		return;
+	}
 	/* a new backend connection needs no replay: this command is the HELO */
 	if (s->bbev == NULL && backend_open(s, false) < 0) {
 		free(helo);
@@ -504,6 +512,22 @@ cmd_helo(struct session *s, const struct smtp_cmd *c, const char *line, size_t l
 	sess_enter(s, ST_HELO);
 	s->barrier = true;
 	backend_pump(s);
+}
+
+/* gate_path - policy_gate for MAIL/RCPT with the address as its subject */
+static bool
+gate_path(struct session *s, enum sl_stage st, const struct smtp_cmd *c, const char *line, size_t len)
+{
+	char *path = strndup(c->path, c->pathlen);
+	bool go;
+
+	if (path == NULL) {
+		sess_close(s, "out of memory");
+		return false;
+	}
+	go = policy_gate(s, st, line, len, path);
+	free(path);
+	return go;
 }
 
 /* cmd_mail - MAIL FROM */
@@ -526,6 +550,8 @@ cmd_mail(struct session *s, const struct smtp_cmd *c, const char *line, size_t l
 		fifo_local(s, CMD_MAIL, "552 5.3.4 Message size exceeds fixed limit");
 		return;
 	}
+	if (s->pol != NULL && !gate_path(s, SL_STAGE_MAIL, c, line, len))
+		return;
 	s->txn_seq++;
 	fi = forward(s, CMD_MAIL, line, len);
 	if (fi == NULL)
@@ -554,6 +580,8 @@ cmd_rcpt(struct session *s, const struct smtp_cmd *c, const char *line, size_t l
 		fifo_local(s, CMD_RCPT, "452 4.5.3 Error: too many recipients");
 		return;
 	}
+	if (s->pol != NULL && !gate_path(s, SL_STAGE_RCPT, c, line, len))
+		return;
 	fi = forward(s, CMD_RCPT, line, len);
 	if (fi == NULL)
 		return;
@@ -579,6 +607,8 @@ cmd_data(struct session *s, const char *line, size_t len)
 		fifo_local(s, CMD_DATA, "503 5.5.1 Error: need RCPT command");
 		return;
 	}
+	if (!policy_gate(s, SL_STAGE_DATA, line, len, NULL))
+		return;
 	if (forward(s, CMD_DATA, line, len) == NULL)
 		return;
 	s->barrier = true;
@@ -655,6 +685,8 @@ cmd_refused(struct session *s, const struct smtp_cmd *c)
 	}
 }
 
+static void sess_dispatch(struct session *s, const struct smtp_cmd *c, const char *line, size_t len);
+
 /* sess_command - one complete client command line */
 static void
 sess_command(struct session *s, const char *line, size_t len)
@@ -667,16 +699,40 @@ sess_command(struct session *s, const char *line, size_t len)
 	}
 	if (s->cnt[c.verb] < UINT16_MAX)
 		s->cnt[c.verb]++;
-	switch (c.verb) {
+	if (policy_refused(s) && c.verb != CMD_QUIT) {
+		/* refused at connect (RFC 5321 3.1): only QUIT is served */
+		proto_error(s, 503, "5.5.1", "Error: access denied; send QUIT");
+		return;
+	}
+	sess_dispatch(s, &c, line, len);
+}
+
+/* sess_replay - see session.h: a command held at a policy gate goes on */
+void
+sess_replay(struct session *s, const char *line, size_t len)
+{
+	struct smtp_cmd c;
+
+	if (cmd_parse(line, len, &c) == PARSE_OK)
+		sess_dispatch(s, &c, line, len);
+}
+
+/* sess_dispatch - act on one parsed command */
+static void
+sess_dispatch(struct session *s, const struct smtp_cmd *cp, const char *line, size_t len)
+{
+	const struct smtp_cmd *c = cp;
+
+	switch (c->verb) {
 	case CMD_HELO:
 	case CMD_EHLO:
-		cmd_helo(s, &c, line, len);
+		cmd_helo(s, c, line, len);
 		break;
 	case CMD_MAIL:
-		cmd_mail(s, &c, line, len);
+		cmd_mail(s, c, line, len);
 		break;
 	case CMD_RCPT:
-		cmd_rcpt(s, &c, line, len);
+		cmd_rcpt(s, c, line, len);
 		break;
 	case CMD_DATA:
 		cmd_data(s, line, len);
@@ -704,7 +760,7 @@ sess_command(struct session *s, const char *line, size_t len)
 	case CMD_XFORWARD:
 	case CMD_NONSMTP:
 	case CMD_VERB_COUNT:
-		cmd_refused(s, &c);
+		cmd_refused(s, c);
 		break;
 	}
 }
@@ -738,6 +794,8 @@ sess_client_process(struct session *s)
 		}
 		if (s->nfifo >= s->cfg->max_inflight)
 			break;
+		if (policy_waiting(s))
+			break; /* a command is held at a gate: gate_done() resumes */
 		if (evbuffer_get_length(bufferevent_get_output(s->cbev)) > CLIENT_OUT_HIGH)
 			break; /* the client does not read its replies: client_write_cb resumes */
 		in = bufferevent_get_input(s->cbev);

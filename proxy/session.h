@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <sys/socket.h>
 
+#include "filter-t.h"
 #include "session-t.h"
 
 struct worker;
@@ -29,6 +30,20 @@ bool fifo_awaiting_backend(const struct session *s);
 void sess_client_process(struct session *s);
 void sess_txn_reset(struct session *s);
 void sess_client_resume(struct session *s);
+/* sess_replay - act on a command line held at a policy gate (not counted again) */
+void sess_replay(struct session *s, const char *line, size_t len);
+
+/* session_policy.c */
+/* policy_start - attach the filters and run the connect stage; false: no filters */
+bool policy_start(struct session *s);
+/*
+ * policy_gate - may the command go on now? false: it was refused (answered)
+ * or is held until the filters vote. arg is its subject (HELO name, address).
+ */
+bool policy_gate(struct session *s, enum sl_stage st, const char *line, size_t len, const char *arg);
+bool policy_waiting(const struct session *s);
+bool policy_refused(const struct session *s);
+void policy_free(struct session *s);
 
 /* session_backend.c */
 int backend_open(struct session *s, bool replay);

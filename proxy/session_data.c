@@ -121,11 +121,12 @@ data_finish(struct session *s)
 
 /* eod_voted - the filters have voted on the complete message */
 static void
-eod_voted(void *arg, const struct sl_verdict *v)
+eod_voted(void *arg, enum sl_stage st, const struct sl_verdict *v)
 {
 	struct session *s = arg;
 	struct inflight *fi;
 
+	(void)st;
 	if (v->action != SL_ACT_CONTINUE) {
 		int code = v->code ? v->code : (v->action == SL_ACT_TEMPFAIL ? 451 : 554);
 

@@ -10,6 +10,7 @@
 #include <event2/listener.h>
 
 #include "config.h"
+#include "dns.h"
 #include "log.h"
 #include "session.h"
 #include "worker.h"
@@ -187,6 +188,7 @@ worker_free_(struct worker *w)
 		return;
 	worker_stop_listening(w);
 	pool_flush(w);
+	dns_free_(w->dns);
 	if (w->ev_ctl != NULL)
 		event_free(w->ev_ctl);
 	if (w->ev_deadline != NULL)
@@ -194,6 +196,22 @@ worker_free_(struct worker *w)
 	if (w->base != NULL)
 		event_base_free(w->base);
 	free(w);
+}
+
+/* worker_dns - see worker.h */
+struct dns *
+worker_dns(struct worker *w, const struct config *cfg)
+{
+	char err[256];
+
+	if (w->dns != NULL || w->dns_failed)
+		return w->dns;
+	w->dns = dns_new(w->base, &cfg->dns, err, sizeof(err));
+	if (w->dns == NULL) {
+		w->dns_failed = true;
+		log_msg(LOG_ERR, "ev=daemon.error what=resolver worker=%d error=\"%s\"", w->id, err);
+	}
+	return w->dns;
 }
 
 /* worker_sid - xorshift128+ seeded from the kernel: unique across restarts */

@@ -15,6 +15,7 @@ struct event_base;
 struct evconnlistener;
 struct event;
 struct config;
+struct dns;
 
 enum worker_cmd { WCMD_NONE = 0, WCMD_DRAIN, WCMD_COUNT };
 
@@ -41,6 +42,8 @@ struct worker {
 	bool caps_pipelining;
 	bool caps_xclient;
 	unsigned caps_xattrs;
+	struct dns *dns;                /* owned: the resolver (made on first use) */
+	bool dns_failed;                /* ... and making it failed (logged once) */
 };
 
 /* worker_new - create the loop and bind this worker's listeners */
@@ -54,6 +57,11 @@ void worker_free_(struct worker *w);
 
 /* worker_sid - a fresh 64-bit session id as 16 hex digits */
 void worker_sid(struct worker *w, char out[17]);
+/*
+ * worker_dns - the worker's resolver, made from cfg's dns settings on first
+ * use (changing them needs a restart); NULL when it cannot be made.
+ */
+struct dns *worker_dns(struct worker *w, const struct config *cfg);
 /* worker_session_gone - a session was freed; may end a drain */
 void worker_session_gone(struct worker *w);
 

@@ -395,3 +395,63 @@ conf_doc_free_(struct conf_doc *doc)
 	free(doc->file);
 	free(doc);
 }
+
+/* conf_parse_duration - see conf.h */
+int
+conf_parse_duration(const char *s, unsigned *ms)
+{
+	char *end;
+	unsigned long long v, mult = 1000;
+
+	errno = 0;
+	if (*s < '0' || *s > '9')
+		return -1;
+	v = strtoull(s, &end, 10);
+	if (errno != 0)
+		return -1;
+	if (strcmp(end, "ms") == 0)
+		mult = 1;
+	else if (strcmp(end, "") == 0 || strcmp(end, "s") == 0)
+		mult = 1000;
+	else if (strcmp(end, "m") == 0)
+		mult = 60000;
+	else if (strcmp(end, "h") == 0)
+		mult = 3600000;
+	else if (strcmp(end, "d") == 0)
+		mult = 86400000;
+	else
+		return -1;
+	if (v > 86400000ULL / mult * 7)
+		return -1; /* a week at most */
+	*ms = (unsigned)(v * mult);
+	return 0;
+}
+
+/* conf_parse_size - see conf.h */
+int
+conf_parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v, mult = 1;
+
+	errno = 0;
+	if (*s < '0' || *s > '9')
+		return -1;
+	v = strtoull(s, &end, 10);
+	if (errno != 0)
+		return -1;
+	if (*end == 'k' || *end == 'K')
+		mult = 1024;
+	else if (*end == 'm' || *end == 'M')
+		mult = 1024 * 1024;
+	else if (*end == 'g' || *end == 'G')
+		mult = 1024ULL * 1024 * 1024;
+	else if (*end != '\0')
+		return -1;
+	if (*end != '\0' && end[1] != '\0')
+		return -1;
+	if (v > (1ULL << 40) / mult)
+		return -1;
+	*out = v * mult;
+	return 0;
+}

@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /*
  * A configuration file is a sequence of statements:
@@ -51,5 +52,10 @@ void conf_doc_free_(struct conf_doc *doc);
 		conf_doc_free_(p); \
 		(p) = NULL;      \
 	} while (0)
+
+/* conf_parse_duration - "30", "30s", "5m", "1h", "2d", "250ms" into ms (a week at most) */
+int conf_parse_duration(const char *s, unsigned *ms);
+/* conf_parse_size - "1000", "64k", "25M", "1G" into bytes */
+int conf_parse_size(const char *s, uint64_t *out);
 
 #endif

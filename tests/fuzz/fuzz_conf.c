@@ -63,8 +63,8 @@ write_stmts(struct fbuf *b, const struct conf_stmt *s, int depth, int lines)
 			write_word(b, s->argv[i]);
 			memset(&a, 0, sizeof(a));
 			cfg_parse_addr(s->argv[i], &a, &why);
-			cfg_parse_duration(s->argv[i], &ms);
-			cfg_parse_size(s->argv[i], &sz);
+			conf_parse_duration(s->argv[i], &ms);
+			conf_parse_size(s->argv[i], &sz);
 		}
 		if (s->child != NULL) {
 			fbuf_add(b, "{\n", 2);

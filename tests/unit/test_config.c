@@ -6,6 +6,7 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include "conf.h"
 #include "config.h"
 #include "t.h"
 #include "util.h"
@@ -22,7 +23,7 @@ static const struct {
 	{ "604801", -1, 0 }, { "10081m", -1, 0 }, { "169h", -1, 0 }, { "604800001ms", -1, 0 },
 	{ "99999999999999999999999", -1, 0 }, { "", -1, 0 }, { "s", -1, 0 }, { "ms", -1, 0 },
 	{ "-1", -1, 0 }, { "+5", -1, 0 }, { " 5", -1, 0 }, { "5 s", -1, 0 }, { "5s ", -1, 0 }, { "1.5s", -1, 0 },
-	{ "5x", -1, 0 }, { "5S", -1, 0 }, { "5sec", -1, 0 }, { "5d", -1, 0 }, { "5mss", -1, 0 },
+	{ "5x", -1, 0 }, { "5S", -1, 0 }, { "5sec", -1, 0 }, { "5d", 0, 432000000 }, { "8d", -1, 0 }, { "5mss", -1, 0 },
 };
 
 static const struct {
@@ -71,7 +72,7 @@ test_values(void)
 {
 	for (size_t i = 0; i < nitems(durations); i++) {
 		unsigned ms = 12345;
-		int rc = cfg_parse_duration(durations[i].s, &ms);
+		int rc = conf_parse_duration(durations[i].s, &ms);
 
 		t_int_eq(rc, durations[i].rc, "duration \"%s\"", durations[i].s);
 		if (rc == 0 && durations[i].rc == 0)
@@ -79,7 +80,7 @@ test_values(void)
 	}
 	for (size_t i = 0; i < nitems(sizes); i++) {
 		uint64_t v = 12345;
-		int rc = cfg_parse_size(sizes[i].s, &v);
+		int rc = conf_parse_size(sizes[i].s, &v);
 
 		t_int_eq(rc, sizes[i].rc, "size \"%s\"", sizes[i].s);
 		if (rc == 0 && sizes[i].rc == 0)

@@ -131,7 +131,7 @@ class RawClient:
             s.settimeout(self.timeout)
             s.connect(self.unix_path)
         else:
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s = socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET, socket.SOCK_STREAM)
             s.settimeout(self.timeout)
             if self.source:
                 s.bind((self.source, 0))

@@ -1,0 +1,309 @@
+/* proxy/session_policy.c: the filter chain in a session: gates, verdicts, decision records */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+
+#include "chain.h"
+#include "config.h"
+#include "log.h"
+#include "session.h"
+#include "worker.h"
+
+/*
+ * A command the filters hook (HELO, MAIL, RCPT, DATA) passes a gate before
+ * it is acted on. When a filter must wait (a DNS list), the command line is
+ * held and the client is not read until the verdict; then the command goes
+ * on exactly as if it had just arrived, or sluice answers it with the
+ * refusal, the reference id in the text and a decision record in the log.
+ * A refused command never reaches the backend.
+ */
+
+struct policy {
+	struct sl_sess view;     /* what the filters see */
+	struct facts facts;
+	struct chain *chain;     /* owned */
+	char *held;              /* owned: the command waiting for a verdict */
+	size_t heldlen;
+	char *held_arg;          /* owned: its subject (HELO name, address) */
+	bool waiting;            /* a gate is closed */
+	bool in_gate;            /* policy_gate() is on the stack */
+	bool sync_done;          /* ... and the chain already answered */
+	bool pass_once;          /* the held command is being replayed */
+	bool refused;            /* refused at connect: only QUIT is served */
+	struct sl_verdict sync_v;
+};
+
+static const enum cmd_verb stage_verb[SL_STAGE_COUNT] = {
+	[SL_STAGE_CONNECT] = CMD_UNKNOWN, [SL_STAGE_HELO] = CMD_HELO, [SL_STAGE_MAIL] = CMD_MAIL,
+	[SL_STAGE_RCPT] = CMD_RCPT, [SL_STAGE_DATA] = CMD_DATA, [SL_STAGE_EOD] = CMD_DATA,
+};
+
+/* ---- the decision record ---- */
+
+/* rep_* - struct sl_report on a logrec */
+static void
+rep_open(void *ctx, const char *key, bool array)
+{
+	logrec_json_open(ctx, key, array);
+}
+
+static void
+rep_close(void *ctx, bool array)
+{
+	logrec_json_close(ctx, array);
+}
+
+static void
+rep_str(void *ctx, const char *key, const char *val)
+{
+	logrec_json_str(ctx, key, val, val ? strlen(val) : 0);
+}
+
+static void
+rep_num(void *ctx, const char *key, long long v)
+{
+	logrec_json_int(ctx, key, v);
+}
+
+/* policy_record - one decision record: who, what, which evidence, which reply */
+static void
+policy_record(struct session *s, enum sl_stage st, const struct sl_verdict *v, const char *reply, size_t replylen)
+{
+	static const char *const actions[SL_ACT_COUNT] = { "pass", "tempfail", "reject", "disconnect" };
+	const char *ev = v->action == SL_ACT_CONTINUE ? "policy.pass" : v->action == SL_ACT_TEMPFAIL ? "policy.tempfail"
+	    : "policy.reject";
+	const struct fact *ptr = fact_get(&s->pol->facts, "rdns.name");
+	struct sl_report w = { NULL, rep_open, rep_close, rep_str, rep_num };
+	struct logrec r;
+
+	while (replylen > 0 && (reply[replylen - 1] == '\n' || reply[replylen - 1] == '\r'))
+		replylen--;
+	logrec_begin(&r, v->action == SL_ACT_CONTINUE ? LOG_INFO : LOG_NOTICE, ev, s->sid, true);
+	logrec_str(&r, "ref", v->ref);
+	logrec_str(&r, "client", s->client_ip);
+	logrec_int(&r, "port", s->client_port);
+	logrec_str(&r, "ptr", ptr ? ptr->s : NULL);
+	logrec_str(&r, "helo", st == SL_STAGE_HELO ? s->pol->view.helo : s->helo);
+	logrec_str(&r, "from", st == SL_STAGE_MAIL ? s->pol->view.mail_from : s->mail_from);
+	logrec_strv(&r, "rcpts", s->rcpts, MIN(s->nrcpt, SESS_MAX_RCPT_LOG));
+	if (st == SL_STAGE_RCPT)
+		logrec_str(&r, "rcpt", s->pol->view.rcpt);
+	logrec_json_str(&r, "msgid", NULL, 0);
+	logrec_str(&r, "filter", v->filter);
+	logrec_str(&r, "stage", chain_stage_name(st));
+	logrec_str(&r, "action", actions[v->action]);
+	logrec_str(&r, "why", v->why);
+	if (reply != NULL)
+		logrec_strn(&r, "reply", reply, MIN(replylen, 1024));
+	else
+		logrec_json_str(&r, "reply", NULL, 0);
+	if (v->report != NULL && v->filter != NULL) {
+		w.ctx = &r;
+		logrec_json_open(&r, v->filter, false);
+		v->report(v->report_ctx, &w);
+		logrec_json_close(&r, false);
+	}
+	logrec_str(&r, "config", s->cfg->hash);
+	logrec_emit(&r);
+}
+
+/* view_record - sl_sess.record: a CONTINUE verdict worth keeping */
+static void
+view_record(struct sl_sess *ss, enum sl_stage st, const struct sl_verdict *v)
+{
+	policy_record(ss->host, st, v, NULL, 0);
+}
+
+/* ---- applying verdicts ---- */
+
+/* refuse - answer the gated command with the verdict's reply */
+static void
+refuse(struct session *s, enum sl_stage st, const struct sl_verdict *v)
+{
+	int code = v->code ? v->code : v->action == SL_ACT_TEMPFAIL ? 451 : 554;
+	const char *enh = v->enh ? v->enh : code >= 500 ? "5.7.1" : "4.7.1";
+	struct inflight *fi;
+
+	if (st == SL_STAGE_CONNECT && code < 500)
+		code = 421; /* a deferred greeting is a closing one (RFC 5321 3.8) */
+	fi = fifo_local(s, stage_verb[st], "%d %s %s", code, enh, v->text ? v->text : "Access denied");
+	if (fi == NULL)
+		return;
+	policy_record(s, st, v, fi->reply, fi->replylen);
+	if (v->action == SL_ACT_DISCONNECT || code == 421) {
+		fi->close_after = true;
+		s->close_reason = "policy";
+		sess_enter(s, ST_CLOSING);
+	}
+}
+
+/* connect_done - the connect stage voted: greet through the backend, or refuse */
+static void
+connect_done(void *arg, enum sl_stage st, const struct sl_verdict *v)
+{
+	struct session *s = arg;
+
+	if (s->flags & SESS_F_CLOSING)
+		return;
+	if (v->action == SL_ACT_CONTINUE) {
+		backend_open(s, false); /* on failure it queued a 421 */
+		fifo_flush(s);
+		return;
+	}
+	/* RFC 5321 3.1: 554 instead of 220, then 503 to all but QUIT */
+	refuse(s, st, v);
+	if (s->state == ST_CONNECT) {
+		s->pol->refused = true;
+		sess_enter(s, ST_GREETED);
+	}
+	fifo_flush(s);
+	sess_client_resume(s);
+}
+
+/* gate_done - a gate's verdict */
+static void
+gate_done(void *arg, enum sl_stage st, const struct sl_verdict *v)
+{
+	struct session *s = arg;
+	struct policy *p = s->pol;
+
+	if (p->in_gate) {
+		p->sync_done = true;
+		p->sync_v = *v;
+		return;
+	}
+	p->waiting = false;
+	if (!(s->flags & SESS_F_CLOSING)) {
+		if (v->action == SL_ACT_CONTINUE) {
+			p->pass_once = true;
+			sess_replay(s, p->held, p->heldlen);
+			p->pass_once = false;
+		} else {
+			refuse(s, st, v);
+		}
+	}
+	FREE_AND_NULL(free, p->held);
+	FREE_AND_NULL(free, p->held_arg);
+	if (s->flags & SESS_F_CLOSING)
+		return;
+	fifo_flush(s);
+	sess_client_resume(s);
+}
+
+/* ---- the session's side ---- */
+
+/* policy_sync - bring the filters' view up to date */
+static void
+policy_sync(struct session *s)
+{
+	struct sl_sess *ss = &s->pol->view;
+
+	ss->helo = s->helo;
+	ss->mail_from = (s->state == ST_MAIL || s->state == ST_RCPT) ? s->mail_from : NULL;
+	ss->rcpt = NULL;
+}
+
+/* policy_start - see session.h */
+bool
+policy_start(struct session *s)
+{
+	struct policy *p;
+
+	if (chain_conf_count(s->cfg->filters) == 0)
+		return false;
+	p = calloc(1, sizeof(*p));
+	if (p == NULL)
+		return false; /* no memory for filters: the session runs unfiltered */
+	s->pol = p;
+	p->view.sid = s->sid;
+	p->view.client_sa = (const struct sockaddr *)&s->client_sa;
+	p->view.client_ip = s->client_ip;
+	p->view.client_port = s->client_port;
+	p->view.t_connect_ms = s->t_start;
+	p->view.facts = &p->facts;
+	p->view.base = s->w->base;
+	p->view.dns = worker_dns(s->w, s->cfg);
+	p->view.record = view_record;
+	p->view.host = s;
+	p->chain = chain_new(s->cfg->filters, &p->view);
+	if (p->chain == NULL) {
+		free(p);
+		s->pol = NULL;
+		return false;
+	}
+	policy_sync(s);
+	chain_run(p->chain, SL_STAGE_CONNECT, connect_done, s);
+	return true;
+}
+
+/* policy_gate - see session.h */
+bool
+policy_gate(struct session *s, enum sl_stage st, const char *line, size_t len, const char *arg)
+{
+	struct policy *p = s->pol;
+
+	if (p == NULL || !chain_hooks(p->chain, st))
+		return true;
+	if (p->pass_once) {
+		p->pass_once = false;
+		return true;
+	}
+	policy_sync(s);
+	free(p->held_arg);
+	p->held_arg = arg ? strdup(arg) : NULL;
+	if (st == SL_STAGE_HELO)
+		p->view.helo = p->held_arg;
+	else if (st == SL_STAGE_MAIL)
+		p->view.mail_from = p->held_arg;
+	else if (st == SL_STAGE_RCPT)
+		p->view.rcpt = p->held_arg;
+	p->in_gate = true;
+	p->sync_done = false;
+	chain_run(p->chain, st, gate_done, s);
+	p->in_gate = false;
+	if (p->sync_done) {
+		if (p->sync_v.action == SL_ACT_CONTINUE)
+			return true;
+		refuse(s, st, &p->sync_v);
+		return false;
+	}
+	/* the verdict comes later: hold the line, stop reading the client */
+	p->held = malloc(len);
+	if (p->held == NULL) {
+		sess_close(s, "out of memory");
+		return false;
+	}
+	memcpy(p->held, line, len);
+	p->heldlen = len;
+	p->waiting = true;
+	return false;
+}
+
+/* policy_waiting - see session.h */
+bool
+policy_waiting(const struct session *s)
+{
+	return s->pol != NULL && (s->pol->waiting || chain_busy(s->pol->chain));
+}
+
+/* policy_refused - see session.h */
+bool
+policy_refused(const struct session *s)
+{
+	return s->pol != NULL && s->pol->refused;
+}
+
+/* policy_free - see session.h */
+void
+policy_free(struct session *s)
+{
+	if (s->pol == NULL)
+		return;
+	chain_free_(s->pol->chain);
+	free(s->pol->held);
+	free(s->pol->held_arg);
+	FREE_AND_NULL(free, s->pol);
+}

@@ -1,0 +1,293 @@
+#!/usr/bin/env python3
+"""The dnsbl filter against real DNS servers on loopback: rbldnsd serves the
+lists, dnsmasq is the resolver sluice asks (PTR records, forwarding to
+rbldnsd). Clients connect from several 127.0.0.x addresses; a FakeBackend
+shows what the MTA would have seen."""
+
+import re
+import socket
+import threading
+import time
+import unittest
+
+from harness import runner
+from harness.cases import SluiceCase
+from harness.client import RawClient, make_message
+from harness.dnslab import DnsLab
+from harness.sluice import free_port
+from harness.util import wait_until
+
+ZEN = """$TTL 300
+:127.0.0.2:Listed since 2026-01-01, see https://zen.test/q?ip=$
+127.0.0.2
+127.0.0.3 :127.0.0.4:Exploited host $
+127.0.0.7 :127.0.0.10:Policy block $
+127.0.0.9
+"""
+ERR = """$TTL 300
+:127.255.255.254:Query refused: you are using a public resolver
+127.0.0.8
+127.0.0.9
+"""
+WL = """$TTL 300
+:127.0.10.3:Trusted sender $
+127.0.0.9
+"""
+DBL = """$TTL 300
+:127.0.1.2:Domain $ is listed
+spam.test
+.wild.test
+"""
+V6 = """$TTL 300
+:127.0.0.2:IPv6 $ listed
+0:0:0:0
+"""
+KEYED = """$TTL 300
+:127.0.0.2:Listed $ (query via zen.secretkey42.test)
+127.0.0.2
+"""
+REF = re.compile(r"ref=([a-z2-9]{12})")
+
+
+class DnsblCase(SluiceCase):
+    """One DNS lab for the class; each test starts its own sluice."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        cls.silent.bind(("127.0.0.1", 0))
+        cls.lab = DnsLab({"zen.test": ("ip4set", ZEN), "err.test": ("ip4set", ERR), "wl.test": ("ip4set", WL),
+                          "dbl.test": ("dnset", DBL), "v6.test": ("ip6tset", V6),
+                          "secretkey42.zen2.test": ("ip4set", KEYED)},
+                         ptr={"127.0.0.6": "host.wild.test", "127.0.0.5": "mail.good.test"},
+                         hosts={"mail.good.test": ["127.0.0.5"]},
+                         dnsmasq_args=["--server=/slow.test/127.0.0.1#%d" % cls.silent.getsockname()[1]]).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.lab.stop()
+        cls.silent.close()
+
+    def dnsbl(self, *lines, dns=("timeout 500ms", "tries 2")):
+        conf = ["dns {", "  servers %s" % self.lab.server] + ["  " + x for x in dns] + ["}", "dnsbl {"]
+        conf += ["  " + x for x in lines] + ["}"]
+        return conf
+
+    def start_dnsbl(self, *lines, **kw):
+        return self.start(extra=self.dnsbl(*lines), **kw)
+
+    def records(self, sl, event):
+        return [d for d in sl.decisions() if d.get("event") == event]
+
+
+class TestVerdicts(DnsblCase):
+    def test_listed_client_rejected_at_rcpt_with_ref_and_record(self):
+        fb, sl = self.start_dnsbl("list zen.test=127.0.0.[2..11]*3 { txt on }", "threshold 3")
+        c = self.session(sl, source="127.0.0.2")
+        c.cmd("MAIL FROM:<sender@client.test>", expect=250)      # the envelope is logged first
+        r = c.cmd("RCPT TO:<alice@example.test>", expect=554)
+        self.assertEqual(r.enhanced, "5.7.1")
+        self.assertIn('[127.0.0.2] listed on zen.test (127.0.0.2: "Listed since 2026-01-01, see '
+                      'https://zen.test/q?ip=127.0.0.2")', r.text)
+        ref = REF.search(r.text).group(1)
+        r2 = c.cmd("RCPT TO:<bob@example.test>", expect=554)
+        self.assertNotEqual(REF.search(r2.text).group(1), ref)   # every refusal its own reference
+        c.cmd("DATA", expect=503)
+        c.quit()
+        self.assertNotIn("RCPT", fb.all_verbs())                 # the backend never saw a recipient
+        rec = sl.wait_decision(ref=ref)
+        self.assertEqual(rec["event"], "policy.reject")
+        self.assertEqual((rec["client"], rec["helo"], rec["from"], rec["rcpt"]),
+                         ("127.0.0.2", "client.test", "sender@client.test", "alice@example.test"))
+        self.assertEqual(rec["stage"], "rcpt")
+        self.assertEqual(rec["action"], "reject")
+        self.assertEqual(rec["filter"], "dnsbl")
+        self.assertTrue(rec["reply"].startswith("554 5.7.1 ") and ref in rec["reply"], rec)
+        self.assertRegex(rec["ts"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+        self.assertTrue(rec["sid"] and rec["config"] and rec["port"] > 0, rec)
+        d = rec["dnsbl"]
+        self.assertEqual((d["score"], d["threshold"], d["result"], d["stage"]), (3, 3, "listed", "rcpt"))
+        (zl,) = d["lists"]
+        self.assertEqual(zl["list"], "zen.test")
+        self.assertEqual(zl["query"], "2.0.0.127.zen.test")
+        self.assertEqual(zl["answers"], ["127.0.0.2"])
+        self.assertEqual(zl["result"], "listed")
+        self.assertEqual(zl["ttl"], 300)
+        self.assertIn("Listed since", zl["txt"])
+        self.assertEqual((zl["weight"], zl["applied"]), (3, 3))
+        self.assertIsInstance(zl["latency_ms"], int)
+        # the syslog-style line for the same decision
+        line = sl.wait_event("policy.reject", ref=ref)
+        self.assertEqual(line["client"], "127.0.0.2")
+
+    def test_clean_client_passes_untouched(self):
+        fb, sl = self.start_dnsbl("list zen.test { txt on }")
+        c = self.session(sl, source="127.0.0.5")
+        c.send_message("sender@client.test", ["alice@example.test"], make_message()[1])
+        c.quit()
+        wait_until(lambda: len(fb.all_messages()) >= 1, timeout=5)
+        self.assertEqual([d for d in sl.decisions() if d["event"].startswith("policy.")], [])
+
+    def test_return_code_filter_and_weights(self):
+        # 127.0.0.3 answers 127.0.0.4; 127.0.0.7 answers 127.0.0.10
+        fb, sl = self.start_dnsbl('list "zen.test=127.0.0.[2;4]*2"', "list zen.test=127.0.0.[10..11]*1",
+                                  "threshold 3")
+        c = self.session(sl, source="127.0.0.3")       # 2 < 3: passes, and that is recorded
+        c.cmd("MAIL FROM:<a@client.test>", expect=250)
+        c.cmd("RCPT TO:<alice@example.test>", expect=250)
+        c.quit()
+        rec = sl.wait_decision(event="policy.pass")
+        self.assertEqual((rec["dnsbl"]["score"], rec["dnsbl"]["result"]), (2, "below-threshold"))
+        self.assertEqual([x["applied"] for x in rec["dnsbl"]["lists"]], [2, 0])
+        fb2, sl2 = self.start_dnsbl('list "zen.test=127.0.0.[2;4]*2"', "list zen.test=127.0.0.[4]*1",
+                                    "threshold 3")
+        c = self.session(sl2, source="127.0.0.3")      # 2 + 1: refused
+        c.cmd("MAIL FROM:<a@client.test>", expect=250)
+        r = c.cmd("RCPT TO:<alice@example.test>", expect=554)
+        self.assertIn("listed on zen.test (127.0.0.4", r.text)
+
+    def test_error_codes_never_reject(self):
+        fb, sl = self.start_dnsbl("list err.test*10 { txt on }", "list zen.test=127.0.0.2*1")
+        c = self.session(sl, source="127.0.0.8")       # err.test answers 127.255.255.254
+        c.send_message("a@client.test", ["alice@example.test"], make_message()[1])
+        c.quit()
+        wait_until(lambda: len(fb.all_messages()) >= 1, timeout=5)
+        rec = sl.wait_decision(event="policy.pass")
+        self.assertEqual(rec["dnsbl"]["result"], "list-unavailable")
+        el = [x for x in rec["dnsbl"]["lists"] if x["list"] == "err.test"][0]
+        self.assertEqual((el["result"], el["error"], el["applied"]), ("unavailable", "error code 127.255.255.254", 0))
+        self.assertEqual(el["on_failure"], "pass")
+
+    def test_allow_list_with_negative_weight(self):
+        fb, sl = self.start_dnsbl("list zen.test*3", 'list "wl.test=127.0.[0..255].[1;3]*-5"',
+                                  "threshold 3", "allow_threshold -1")
+        c = self.session(sl, source="127.0.0.9")       # on zen.test and on the allow list
+        c.send_message("a@client.test", ["alice@example.test"], make_message()[1])
+        c.quit()
+        wait_until(lambda: len(fb.all_messages()) >= 1, timeout=5)
+        rec = sl.wait_decision(event="policy.pass")
+        self.assertEqual((rec["dnsbl"]["result"], rec["dnsbl"]["allowed_by"]), ("allowed", "allow_threshold"))
+
+    def test_cidr_allow_skips_lookups(self):
+        fb, sl = self.start_dnsbl("list zen.test*3", "threshold 3", "allow 127.0.0.0/30")
+        mark = self.lab.mark()
+        c = self.session(sl, source="127.0.0.2")
+        c.send_message("a@client.test", ["alice@example.test"], make_message()[1])
+        c.quit()
+        wait_until(lambda: len(fb.all_messages()) >= 1, timeout=5)
+        self.assertEqual([q for q in self.lab.queries(mark) if "zen.test" in q[1]], [])
+
+
+class TestStages(DnsblCase):
+    def test_connect_stage_refuses_the_greeting(self):
+        fb, sl = self.start_dnsbl("list zen.test { txt on }", "stage connect")
+        c = self.client(sl, source="127.0.0.2")
+        r = c.banner(expect=554)
+        self.assertRegex(r.text, r"listed on zen\.test .*ref=[a-z2-9]{12}")
+        c.cmd("EHLO client.test", expect=503)
+        c.cmd("MAIL FROM:<a@client.test>", expect=503)
+        c.cmd("QUIT", expect=221)
+        self.assert_closed(c)
+        self.assertEqual(fb.all_verbs(), [])            # the backend was never bothered
+        rec = sl.wait_decision(event="policy.reject")
+        self.assertEqual((rec["stage"], rec["helo"], rec["from"]), ("connect", None, None))
+
+    def test_helo_stage_and_rhsbl_on_helo(self):
+        fb, sl = self.start_dnsbl("list dbl.test { on helo; txt on }", "stage helo")
+        c = self.client(sl, source="127.0.0.5")
+        c.banner()
+        r = c.cmd("EHLO mx.wild.test", expect=554)
+        self.assertIn("mx.wild.test listed on dbl.test", r.text)
+        c.cmd("MAIL FROM:<a@client.test>", expect=503)     # no HELO was accepted
+        c.cmd("EHLO clean.test", expect=250)
+        c.quit()
+
+    def test_mail_stage_rhsbl_on_sender(self):
+        fb, sl = self.start_dnsbl("list dbl.test { on sender }", "stage mail")
+        c = self.session(sl, source="127.0.0.5")
+        r = c.cmd("MAIL FROM:<bob@spam.test>", expect=554)
+        self.assertIn("spam.test listed on dbl.test", r.text)
+        c.cmd("MAIL FROM:<bob@client.test>", expect=250)
+        c.quit()
+        self.assertFalse(fb.saw(b"spam.test"))
+
+    def test_rhsbl_on_ptr_name(self):
+        fb, sl = self.start_dnsbl("list dbl.test { on ptr }")
+        c = self.session(sl, source="127.0.0.6")            # PTR host.wild.test, .wild.test listed
+        c.cmd("MAIL FROM:<a@client.test>", expect=250)
+        r = c.cmd("RCPT TO:<alice@example.test>", expect=554)
+        self.assertIn("host.wild.test listed on dbl.test", r.text)
+        rec = sl.wait_decision(event="policy.reject")
+        self.assertEqual(rec["ptr"], "host.wild.test")
+
+    def test_pipelined_commands_wait_for_the_verdict_in_order(self):
+        fb, sl = self.start_dnsbl("list slow.test*1", "list zen.test*1", "timeout 800ms")
+        c = self.session(sl, source="127.0.0.2")
+        c.send(b"MAIL FROM:<a@client.test>\r\nRCPT TO:<x@example.test>\r\nRCPT TO:<y@example.test>\r\n"
+               b"DATA\r\nNOOP\r\n")
+        codes = [r.code for r in c.read_replies(5, timeout=5)]
+        self.assertEqual(codes, [250, 554, 554, 503, 250])
+        self.assertNotIn("RCPT", fb.all_verbs())
+
+
+class TestFailures(DnsblCase):
+    def test_timeout_passes_by_default_and_never_blocks_others(self):
+        fb, sl = self.start_dnsbl("list slow.test*5", "timeout 1500ms")
+        slow = self.session(sl, source="127.0.0.2")
+        slow.cmd("MAIL FROM:<a@client.test>", expect=250)
+        slow.send_line("RCPT TO:<alice@example.test>")
+        t0 = time.monotonic()
+        other = self.session(sl, source="127.0.0.5")        # same loop, while the first one waits
+        other.cmd("NOOP", expect=250)
+        self.assertLess(time.monotonic() - t0, 1.0)
+        r = slow.read_reply(timeout=5)
+        waited = time.monotonic() - t0
+        self.assertEqual(r.code, 250)
+        self.assertGreater(waited, 1.0)
+        self.assertLess(waited, 3.0)
+        rec = sl.wait_decision(event="policy.pass")
+        (sl_,) = rec["dnsbl"]["lists"]
+        self.assertEqual((sl_["result"], sl_["on_failure"]), ("timeout", "pass"))
+
+    def test_timeout_with_tempfail_policy(self):
+        fb, sl = self.start_dnsbl("list slow.test { on_failure tempfail }", "timeout 500ms")
+        c = self.session(sl, source="127.0.0.2")
+        c.cmd("MAIL FROM:<a@client.test>", expect=250)
+        r = c.cmd("RCPT TO:<alice@example.test>", expect=451, timeout=5)
+        self.assertEqual(r.enhanced, "4.7.1")
+        self.assertRegex(r.text, r"DNS list slow\.test unavailable; ref=[a-z2-9]{12}")
+        rec = sl.wait_decision(event="policy.tempfail")
+        self.assertEqual(rec["dnsbl"]["lists"][0]["result"], "timeout")
+
+    def test_key_never_in_reply_and_redacted_in_record(self):
+        fb, sl = self.start_dnsbl("list zen2.test { key secretkey42; txt on }")
+        c = self.session(sl, source="127.0.0.2")
+        c.cmd("MAIL FROM:<a@client.test>", expect=250)
+        r = c.cmd("RCPT TO:<alice@example.test>", expect=554)
+        self.assertNotIn("secretkey42", r.text)
+        c.quit()
+        rec = sl.wait_decision(event="policy.reject")
+        self.assertEqual(rec["dnsbl"]["lists"][0]["query"], "2.0.0.127.<key>.zen2.test")
+        with open(sl.decision_log) as f:
+            self.assertNotIn("secretkey42", f.read())
+        self.assertNotIn("secretkey42", sl.log_text())
+
+
+class TestIPv6(DnsblCase):
+    def test_ipv6_client_in_nibble_list(self):
+        port6 = free_port()
+        fb, sl6 = self.start(extra=self.dnsbl("list v6.test*1 { txt on }") + ["listen [::1]:%d" % port6])
+        c = RawClient(port6, host="::1", timeout=5)
+        self.addCleanup(c.close)
+        c.banner()
+        c.ehlo("client.test")
+        c.cmd("MAIL FROM:<a@client.test>", expect=250)
+        r = c.cmd("RCPT TO:<alice@example.test>", expect=554)
+        self.assertIn("[::1] listed on v6.test", r.text)
+        rec = sl6.wait_decision(event="policy.reject")
+        self.assertTrue(rec["dnsbl"]["lists"][0]["query"].endswith(".v6.test"))
+        self.assertEqual(len(rec["dnsbl"]["lists"][0]["query"].split(".")), 32 + 2)
+
+
+if __name__ == "__main__":
+    runner.main()

@@ -252,9 +252,8 @@ sess_log_summary(struct session *s, const char *reason)
 	unsigned total = 0;
 	char buf[32];
 
-	if (!log_enabled(LOG_INFO))
-		return;
-	logrec_begin(&r, LOG_INFO, "conn.close", s->sid, false);
+	/* also a decision record: the last line of the session's story (sluicectl why) */
+	logrec_begin(&r, LOG_INFO, "conn.close", s->sid, true);
 	logrec_str(&r, "client", s->client_ip);
 	logrec_int(&r, "port", s->client_port);
 	if (s->helo != NULL)

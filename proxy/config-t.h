@@ -60,6 +60,10 @@ struct config {
 	char *dns_servers;      /* owned; NULL = /etc/resolv.conf */
 	struct dns_config dns;  /* .servers points at dns_servers */
 	struct chain_conf *filters; /* owned: the configured filters, in order */
+	/* evidence of messages refused at end of data */
+	char *evidence_dir;     /* owned; NULL = headers only in the decision record */
+	unsigned evidence_max;  /* header bytes kept per message */
+	uint64_t evidence_keep; /* seconds a file is kept */
 };
 
 #endif

@@ -296,6 +296,27 @@ apply_limit(struct loadctx *lc, struct config *c, const struct conf_stmt *s)
 }
 
 /* apply_stmt - one top-level statement */
+/* parse_days - "30d" (up to ten years) or any duration, into seconds */
+static int
+parse_days(const char *s, uint64_t *secs)
+{
+	unsigned ms;
+	char *end;
+
+	if (s[0] >= '0' && s[0] <= '9' && s[strlen(s) - 1] == 'd') {
+		unsigned long d = strtoul(s, &end, 10);
+
+		if (*end != 'd' || end[1] != '\0' || d > 3650)
+			return -1;
+		*secs = (uint64_t)d * 86400;
+		return 0;
+	}
+	if (conf_parse_duration(s, &ms) < 0)
+		return -1;
+	*secs = ms / 1000;
+	return 0;
+}
+
 /* dns_server_ok - an address, optionally with a port: a.b.c.d[:p], v6, [v6]:p */
 static bool
 dns_server_ok(const char *s)
@@ -466,6 +487,23 @@ apply_stmt(struct loadctx *lc, struct config *c, const struct conf_stmt *s)
 			free(c->decision_log);
 			c->decision_log = strcmp(s->argv[1], "off") ? xstrdup(s->argv[1]) : NULL;
 		}
+	} else if (!strcmp(k, "evidence_dir")) {
+		if (want_args(lc, s, 1, 1)) {
+			free(c->evidence_dir);
+			c->evidence_dir = strcmp(s->argv[1], "off") ? xstrdup(s->argv[1]) : NULL;
+		}
+	} else if (!strcmp(k, "evidence_max")) {
+		uint64_t v;
+
+		if (want_args(lc, s, 1, 1)) {
+			if (conf_parse_size(s->argv[1], &v) < 0 || v < 1024 || v > 1024 * 1024)
+				cfg_err(lc, s, 1, "'%s' is not a size from 1k to 1M", s->argv[1]);
+			else
+				c->evidence_max = (unsigned)v;
+		}
+	} else if (!strcmp(k, "evidence_keep")) {
+		if (want_args(lc, s, 1, 1) && parse_days(s->argv[1], &c->evidence_keep) < 0)
+			cfg_err(lc, s, 1, "'%s' is not a retention time (e.g. 12h, 30d; at most 3650d)", s->argv[1]);
 	} else if (!strcmp(k, "user")) {
 		if (want_args(lc, s, 1, 1)) {
 			if (getpwnam(s->argv[1]) == NULL)
@@ -546,6 +584,7 @@ cfg_free(struct config *c)
 	free(c->pid_file);
 	free(c->user);
 	free(c->dns_servers);
+	free(c->evidence_dir);
 	chain_conf_free(c->filters);
 	free(c);
 }
@@ -581,6 +620,8 @@ cfg_defaults(struct config *c)
 	c->message_size = 25 * 1024 * 1024;
 	c->bare = DATA_BARE_REJECT;
 	c->dns = (struct dns_config){ NULL, 1500, 2, 0, 86400, 10000 };
+	c->evidence_max = 64 * 1024;
+	c->evidence_keep = 30 * 86400;
 	c->filters = chain_conf_new();
 	if (c->filters == NULL)
 		abort();

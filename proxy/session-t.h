@@ -76,7 +76,7 @@ struct inflight {
 TAILQ_HEAD(inflight_q, inflight);
 
 /* Why a message in DATA will not be committed. */
-enum data_fail { DF_NONE = 0, DF_BARE, DF_SIZE, DF_BACKEND, DF_COUNT };
+enum data_fail { DF_NONE = 0, DF_BARE, DF_SIZE, DF_BACKEND, DF_POLICY, DF_COUNT };
 
 #define SESS_F_CLOSING   0x01u /* sess_close() ran; free is queued */
 #define SESS_F_COUNTED   0x02u /* holds a conntab slot */

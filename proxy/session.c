@@ -421,6 +421,8 @@ sess_client_resume(struct session *s)
 {
 	if (s->flags & SESS_F_CLOSING)
 		return;
+	if (policy_fifo_drained(s))
+		return; /* a held DATA went on (and resumed reading if it may) */
 	if (s->client_eof) {
 		sess_client_process(s);
 		return;

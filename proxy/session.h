@@ -42,6 +42,11 @@ bool policy_start(struct session *s);
  */
 bool policy_gate(struct session *s, enum sl_stage st, const char *line, size_t len, const char *arg);
 bool policy_waiting(const struct session *s);
+/* policy_fifo_drained - a DATA held for the replies before it goes on; true if it did */
+bool policy_fifo_drained(struct session *s);
+/* policy_evidence_feed/end - a message taken as evidence (a refusal at DATA) */
+void policy_evidence_feed(struct session *s, const char *p, size_t n);
+void policy_evidence_end(struct session *s);
 bool policy_refused(const struct session *s);
 void policy_free(struct session *s);
 

@@ -23,7 +23,10 @@ data_sink_out(void *arg, const char *p, size_t n)
 {
 	struct session *s = arg;
 
-	backend_write(s, p, n);
+	if (s->data_fail == DF_POLICY)
+		policy_evidence_feed(s, p, n); /* evidence: never the backend */
+	else
+		backend_write(s, p, n);
 }
 
 /* data_begin - 354 received: the client's next bytes are the message */
@@ -191,6 +194,12 @@ data_end(struct session *s)
 		ev = "msg.tempfail";
 		result = "backend-lost";
 		break;
+	case DF_POLICY:
+		policy_evidence_end(s); /* the refusal and its decision record */
+		s->msgs_fail++;
+		data_finish(s);
+		s->barrier = true;
+		return;
 	case DF_COUNT:
 		return;
 	}

@@ -1,7 +1,14 @@
 /* proxy/session_policy.c: the filter chain in a session: gates, verdicts, decision records */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -9,6 +16,7 @@
 #include "chain.h"
 #include "config.h"
 #include "log.h"
+#include "mailhdr.h"
 #include "session.h"
 #include "worker.h"
 
@@ -20,6 +28,21 @@
  * refusal, the reference id in the text and a decision record in the log.
  * A refused command never reaches the backend.
  */
+
+/*
+ * Evidence mode (a refusal at the DATA stage): sluice answers DATA with 354
+ * itself, the backend never sees the message (its connection is dropped
+ * without a dot), the header block is kept up to evidence_max bytes, and
+ * the refusal is given at the end of data, with the Message-ID, Date, From
+ * and Subject in the decision record and the headers in evidence_dir.
+ */
+struct evidence {
+	struct sl_verdict v;     /* text, ref, filter, why point into this struct */
+	char text[512], ref[32], filter[32], why[32];
+	char *hdr;               /* owned: the header block as received (capped) */
+	size_t hlen, hcap;
+	bool hdr_done;           /* the empty line was seen, or the cap reached */
+};
 
 struct policy {
 	struct sl_sess view;     /* what the filters see */
@@ -33,6 +56,8 @@ struct policy {
 	bool sync_done;          /* ... and the chain already answered */
 	bool pass_once;          /* the held command is being replayed */
 	bool refused;            /* refused at connect: only QUIT is served */
+	bool wait_fifo;          /* DATA held until the replies before it are in */
+	struct evidence *ev;     /* owned: while a message is taken as evidence */
 	struct sl_verdict sync_v;
 };
 
@@ -70,10 +95,11 @@ rep_num(void *ctx, const char *key, long long v)
 
 /* policy_record - one decision record: who, what, which evidence, which reply */
 static void
-policy_record(struct session *s, enum sl_stage st, const struct sl_verdict *v, const char *reply, size_t replylen)
+policy_record(struct session *s, enum sl_stage st, const struct sl_verdict *v, const char *reply, size_t replylen,
+    const char *evidence_path)
 {
 	static const char *const actions[SL_ACT_COUNT] = { "pass", "tempfail", "reject", "disconnect" };
-	const char *ev = v->action == SL_ACT_CONTINUE ? "policy.pass" : v->action == SL_ACT_TEMPFAIL ? "policy.tempfail"
+	const char *event = v->action == SL_ACT_CONTINUE ? "policy.pass" : v->action == SL_ACT_TEMPFAIL ? "policy.tempfail"
 	    : "policy.reject";
 	const struct fact *ptr = fact_get(&s->pol->facts, "rdns.name");
 	struct sl_report w = { NULL, rep_open, rep_close, rep_str, rep_num };
@@ -81,7 +107,7 @@ policy_record(struct session *s, enum sl_stage st, const struct sl_verdict *v, c
 
 	while (replylen > 0 && (reply[replylen - 1] == '\n' || reply[replylen - 1] == '\r'))
 		replylen--;
-	logrec_begin(&r, v->action == SL_ACT_CONTINUE ? LOG_INFO : LOG_NOTICE, ev, s->sid, true);
+	logrec_begin(&r, v->action == SL_ACT_CONTINUE ? LOG_INFO : LOG_NOTICE, event, s->sid, true);
 	logrec_str(&r, "ref", v->ref);
 	logrec_str(&r, "client", s->client_ip);
 	logrec_int(&r, "port", s->client_port);
@@ -91,7 +117,30 @@ policy_record(struct session *s, enum sl_stage st, const struct sl_verdict *v, c
 	logrec_strv(&r, "rcpts", s->rcpts, MIN(s->nrcpt, SESS_MAX_RCPT_LOG));
 	if (st == SL_STAGE_RCPT)
 		logrec_str(&r, "rcpt", s->pol->view.rcpt);
-	logrec_json_str(&r, "msgid", NULL, 0);
+	if (s->data != NULL && s->data->msgidlen > 0)
+		logrec_str(&r, "msgid", s->data->msgid);
+	else
+		logrec_json_str(&r, "msgid", NULL, 0);
+	if (s->pol->ev != NULL && s->data != NULL) {
+		const struct evidence *ev = s->pol->ev;
+		static const char *const fields[] = { "Date", "From", "Subject" };
+		char val[256];
+
+		logrec_int(&r, "size", (long long)s->data->size);
+		logrec_json_open(&r, "headers", false);
+		for (size_t i = 0; i < nitems(fields); i++) {
+			bool have = mailhdr_get(ev->hdr ? ev->hdr : "", ev->hlen, fields[i], val, sizeof(val));
+			char key[16];
+			size_t k;
+
+			for (k = 0; fields[i][k] != '\0'; k++)
+				key[k] = (char)(fields[i][k] | 0x20);
+			key[k] = '\0';
+			logrec_json_str(&r, key, have ? val : NULL, strlen(val));
+		}
+		logrec_json_close(&r, false);
+		logrec_str(&r, "evidence", evidence_path);
+	}
 	logrec_str(&r, "filter", v->filter);
 	logrec_str(&r, "stage", chain_stage_name(st));
 	logrec_str(&r, "action", actions[v->action]);
@@ -114,10 +163,44 @@ policy_record(struct session *s, enum sl_stage st, const struct sl_verdict *v, c
 static void
 view_record(struct sl_sess *ss, enum sl_stage st, const struct sl_verdict *v)
 {
-	policy_record(ss->host, st, v, NULL, 0);
+	policy_record(ss->host, st, v, NULL, 0, NULL);
 }
 
 /* ---- applying verdicts ---- */
+
+/* copy_str - bounded copy for the evidence's own strings */
+static const char *
+copy_str(char *dst, size_t sz, const char *src)
+{
+	if (src == NULL)
+		return NULL;
+	snprintf(dst, sz, "%s", src);
+	return dst;
+}
+
+/* evidence_begin - DATA refused: take the message as evidence, refuse at its end */
+static void
+evidence_begin(struct session *s, const struct sl_verdict *v)
+{
+	struct evidence *ev = calloc(1, sizeof(*ev));
+
+	if (ev == NULL) {
+		sess_close(s, "out of memory");
+		return;
+	}
+	ev->v = *v;
+	ev->v.text = copy_str(ev->text, sizeof(ev->text), v->text);
+	ev->v.ref = copy_str(ev->ref, sizeof(ev->ref), v->ref);
+	ev->v.filter = copy_str(ev->filter, sizeof(ev->filter), v->filter);
+	ev->v.why = copy_str(ev->why, sizeof(ev->why), v->why);
+	s->pol->ev = ev;
+	/* the backend never gets the message: drop its transaction now */
+	backend_close(s);
+	if (fifo_local(s, CMD_DATA, "354 End data with <CR><LF>.<CR><LF>") == NULL)
+		return;
+	data_begin(s);
+	s->data_fail = DF_POLICY;
+}
 
 /* refuse - answer the gated command with the verdict's reply */
 static void
@@ -129,10 +212,14 @@ refuse(struct session *s, enum sl_stage st, const struct sl_verdict *v)
 
 	if (st == SL_STAGE_CONNECT && code < 500)
 		code = 421; /* a deferred greeting is a closing one (RFC 5321 3.8) */
+	if (st == SL_STAGE_DATA && v->action != SL_ACT_DISCONNECT) {
+		evidence_begin(s, v);
+		return;
+	}
 	fi = fifo_local(s, stage_verb[st], "%d %s %s", code, enh, v->text ? v->text : "Access denied");
 	if (fi == NULL)
 		return;
-	policy_record(s, st, v, fi->reply, fi->replylen);
+	policy_record(s, st, v, fi->reply, fi->replylen, NULL);
 	if (v->action == SL_ACT_DISCONNECT || code == 421) {
 		fi->close_after = true;
 		s->close_reason = "policy";
@@ -251,6 +338,18 @@ policy_gate(struct session *s, enum sl_stage st, const char *line, size_t len, c
 		p->pass_once = false;
 		return true;
 	}
+	if (st == SL_STAGE_DATA && s->nfifo > 0) {
+		/* evidence mode answers DATA itself: first learn which RCPTs the backend took */
+		p->held = malloc(len);
+		if (p->held == NULL) {
+			sess_close(s, "out of memory");
+			return false;
+		}
+		memcpy(p->held, line, len);
+		p->heldlen = len;
+		p->waiting = p->wait_fifo = true;
+		return false;
+	}
 	policy_sync(s);
 	free(p->held_arg);
 	p->held_arg = arg ? strdup(arg) : NULL;
@@ -282,6 +381,131 @@ policy_gate(struct session *s, enum sl_stage st, const char *line, size_t len, c
 	return false;
 }
 
+/* policy_fifo_drained - see session.h */
+bool
+policy_fifo_drained(struct session *s)
+{
+	struct policy *p = s->pol;
+	char *line;
+
+	if (p == NULL || !p->wait_fifo || s->nfifo > 0)
+		return false;
+	p->wait_fifo = p->waiting = false;
+	line = p->held;
+	p->held = NULL;
+	sess_replay(s, line, p->heldlen); /* DATA again: its gate opens now */
+	free(line);
+	if (!(s->flags & SESS_F_CLOSING))
+		fifo_flush(s);
+	return true;
+}
+
+/* evidence_feed - see session.h: the header block, up to evidence_max bytes */
+void
+policy_evidence_feed(struct session *s, const char *p, size_t n)
+{
+	struct evidence *ev = s->pol ? s->pol->ev : NULL;
+	size_t room, from;
+
+	if (ev == NULL || ev->hdr_done)
+		return;
+	if (ev->hdr == NULL) {
+		ev->hcap = s->cfg->evidence_max;
+		if ((ev->hdr = malloc(ev->hcap)) == NULL) {
+			ev->hdr_done = true;
+			return;
+		}
+	}
+	room = ev->hcap - ev->hlen;
+	from = ev->hlen > 3 ? ev->hlen - 3 : 0;
+	memcpy(ev->hdr + ev->hlen, p, MIN(n, room));
+	ev->hlen += MIN(n, room);
+	/* keep the header block and its empty line, not the body */
+	for (size_t i = from; i + 1 < ev->hlen; i++) {
+		if (ev->hdr[i] == '\n' && (ev->hdr[i + 1] == '\n' ||
+		    (i + 2 < ev->hlen && ev->hdr[i + 1] == '\r' && ev->hdr[i + 2] == '\n'))) {
+			ev->hlen = i + (ev->hdr[i + 1] == '\n' ? 2 : 3);
+			ev->hdr_done = true;
+			return;
+		}
+	}
+	if (ev->hlen == ev->hcap)
+		ev->hdr_done = true;
+}
+
+/* evidence_prune - drop evidence files past their retention (once a minute at most) */
+static void
+evidence_prune(const struct config *cfg)
+{
+	static atomic_llong last;
+	long long now = (long long)time(NULL), prev = atomic_load(&last);
+	DIR *d;
+	struct dirent *de;
+
+	if (now - prev < 60 || !atomic_compare_exchange_strong(&last, &prev, now))
+		return;
+	d = opendir(cfg->evidence_dir);
+	if (d == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		size_t n = strlen(de->d_name);
+		struct stat st;
+
+		if (n < 5 || strcmp(de->d_name + n - 4, ".eml") != 0)
+			continue;
+		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
+		    (uint64_t)(now - st.st_mtime) > cfg->evidence_keep)
+			unlinkat(dirfd(d), de->d_name, 0);
+	}
+	closedir(d);
+}
+
+/* evidence_write - the header block into evidence_dir/REF.eml; the path, or NULL */
+static const char *
+evidence_write(struct session *s, char *path, size_t pathsz)
+{
+	const struct evidence *ev = s->pol->ev;
+	int fd;
+	bool ok;
+
+	if (s->cfg->evidence_dir == NULL || ev->v.ref == NULL)
+		return NULL;
+	evidence_prune(s->cfg);
+	snprintf(path, pathsz, "%s/%s.eml", s->cfg->evidence_dir, ev->v.ref);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0640);
+	if (fd < 0) {
+		log_msg(LOG_ERR, "sid=%s ev=daemon.error what=evidence path=%s error=\"%s\"", s->sid, path, strerror(errno));
+		return NULL;
+	}
+	ok = ev->hlen == 0 || write(fd, ev->hdr, ev->hlen) == (ssize_t)ev->hlen;
+	if (close(fd) != 0 || !ok) {
+		log_msg(LOG_ERR, "sid=%s ev=daemon.error what=evidence path=%s error=write", s->sid, path);
+		return NULL;
+	}
+	return path;
+}
+
+/* policy_evidence_end - see session.h: the refusal, at the end of data */
+void
+policy_evidence_end(struct session *s)
+{
+	struct evidence *ev = s->pol->ev;
+	const struct sl_verdict *v = &ev->v;
+	int code = v->code ? v->code : v->action == SL_ACT_TEMPFAIL ? 451 : 554;
+	const char *enh = v->enh ? v->enh : code >= 500 ? "5.7.1" : "4.7.1";
+	char path[4096];
+	const char *written;
+	struct inflight *fi;
+
+	fi = fifo_local(s, CMD_DATA, "%d %s %s", code, enh, v->text ? v->text : "Message refused");
+	if (fi != NULL) {
+		written = evidence_write(s, path, sizeof(path));
+		policy_record(s, SL_STAGE_DATA, v, fi->reply, fi->replylen, written);
+	}
+	free(ev->hdr);
+	FREE_AND_NULL(free, s->pol->ev);
+}
+
 /* policy_waiting - see session.h */
 bool
 policy_waiting(const struct session *s)
@@ -303,6 +527,9 @@ policy_free(struct session *s)
 	if (s->pol == NULL)
 		return;
 	chain_free_(s->pol->chain);
+	if (s->pol->ev != NULL)
+		free(s->pol->ev->hdr);
+	free(s->pol->ev);
 	free(s->pol->held);
 	free(s->pol->held_arg);
 	FREE_AND_NULL(free, s->pol);

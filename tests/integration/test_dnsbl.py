@@ -230,6 +230,43 @@ class TestStages(DnsblCase):
         self.assertNotIn("RCPT", fb.all_verbs())
 
 
+class TestEvidence(DnsblCase):
+    def test_data_stage_keeps_evidence_and_never_reaches_the_backend(self):
+        import glob, os, tempfile
+        evdir = tempfile.mkdtemp(prefix="sluice-evidence-")
+        self.addCleanup(lambda: [os.unlink(f) for f in glob.glob(evdir + "/*")] and None or os.rmdir(evdir))
+        fb, sl = self.start(extra=self.dnsbl("list zen.test { txt on }", "stage data")
+                            + ["evidence_dir %s" % evdir, "evidence_max 2k"])
+        c = self.session(sl, source="127.0.0.2")
+        # pipelined envelope: the DATA verdict waits for the backend's RCPT replies
+        c.send(b"MAIL FROM:<spammer@client.test>\r\nRCPT TO:<alice@example.test>\r\nDATA\r\n")
+        codes = [r.code for r in c.read_replies(3, timeout=5)]
+        self.assertEqual(codes, [250, 250, 354])
+        msgid, raw = make_message(subject="Cheap watches", size=20000)
+        c.send(raw + b".\r\n")
+        r = c.read_reply(timeout=5)
+        self.assertEqual(r.code, 554)
+        ref = REF.search(r.text).group(1)
+        c.cmd("MAIL FROM:<other@client.test>", expect=250)   # the session goes on (a new backend connection)
+        c.cmd("RSET", expect=250)
+        c.quit()
+        self.assertEqual(fb.all_messages(), [])             # the backend never got the message
+        self.assertNotIn("DATA", fb.all_verbs())
+        rec = sl.wait_decision(ref=ref)
+        self.assertEqual((rec["event"], rec["stage"], rec["msgid"]), ("policy.reject", "data", msgid))
+        self.assertEqual(rec["headers"]["subject"], "Cheap watches")
+        self.assertEqual(rec["headers"]["from"], "<sender@client.test>")
+        self.assertTrue(rec["headers"]["date"])
+        self.assertGreaterEqual(rec["size"], 20000)
+        self.assertEqual(rec["evidence"], os.path.join(evdir, ref + ".eml"))
+        with open(rec["evidence"], "rb") as f:
+            kept = f.read()
+        self.assertIn(b"Subject: Cheap watches", kept)
+        self.assertIn(msgid.encode(), kept)
+        self.assertLessEqual(len(kept), 2048)                # size-capped: headers only, not the 20 KB
+        self.assertNotIn(b"xxxxxxxxxx", kept)
+
+
 class TestFailures(DnsblCase):
     def test_timeout_passes_by_default_and_never_blocks_others(self):
         fb, sl = self.start_dnsbl("list slow.test*5", "timeout 1500ms")

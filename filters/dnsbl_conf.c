@@ -166,7 +166,8 @@ parse_list(struct conf_error *err, const struct conf_stmt *s, struct dnsbl_conf 
 	l = &c->lists[c->nlists];
 	memset(l, 0, sizeof(*l));
 	if (dnsbl_spec_parse(s->argv[1], strlen(s->argv[1]), &l->spec, why, sizeof(why)) < 0)
-		return conf_fail(err, s, 1, "bad list spec '%s': %s", s->argv[1], why);
+		return conf_fail(err, s, 1, "bad list spec '%s': %s%s", s->argv[1], why,
+		    strchr(s->argv[1], '[') && !strchr(s->argv[1], ']') ? " (';' ends a statement: quote a spec that has one)" : "");
 	c->nlists++; /* from here on dnsbl_conf_free() owns l->reply */
 	for (const struct conf_stmt *o = s->child; o != NULL; o = o->next) {
 		const char *k = o->argv[0];

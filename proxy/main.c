@@ -48,6 +48,16 @@ listen_changed(const struct config *a, const struct config *b)
 	return a->workers != b->workers;
 }
 
+/* dns_changed - the resolver is made once per worker: do the settings differ */
+static bool
+dns_changed(const struct config *a, const struct config *b)
+{
+	const char *sa = a->dns.servers ? a->dns.servers : "", *sb = b->dns.servers ? b->dns.servers : "";
+
+	return strcmp(sa, sb) != 0 || a->dns.timeout_ms != b->dns.timeout_ms || a->dns.tries != b->dns.tries ||
+	    a->dns.min_ttl != b->dns.min_ttl || a->dns.max_ttl != b->dns.max_ttl || a->dns.cache_max != b->dns.cache_max;
+}
+
 /* reload - SIGHUP: a new snapshot for new sessions, or the old one kept */
 static void
 reload(struct daemon *d)
@@ -80,6 +90,8 @@ reload(struct daemon *d)
 	old = cfg_current_get();
 	if (old != NULL && listen_changed(old, c))
 		log_msg(LOG_WARNING, "ev=daemon.reload note=\"listen addresses and workers change only on restart\"");
+	if (old != NULL && dns_changed(old, c))
+		log_msg(LOG_WARNING, "ev=daemon.reload note=\"dns { } settings change only on restart\"");
 	cfg_unref(old);
 	log_configure(c);
 	log_msg(LOG_NOTICE, "ev=daemon.reload config=%s hash=%s", d->cfg_path, c->hash);

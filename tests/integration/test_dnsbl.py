@@ -14,7 +14,7 @@ from harness import runner
 from harness.cases import SluiceCase
 from harness.client import RawClient, make_message
 from harness.dnslab import DnsLab
-from harness.sluice import free_port
+from harness.sluice import check_config, free_port
 from harness.util import wait_until
 
 ZEN = """$TTL 300
@@ -308,6 +308,48 @@ class TestFailures(DnsblCase):
         with open(sl.decision_log) as f:
             self.assertNotIn("secretkey42", f.read())
         self.assertNotIn("secretkey42", sl.log_text())
+
+
+class TestConfig(unittest.TestCase):
+    """sluice -t on dns/dnsbl blocks: every mistake at FILE:LINE:COL."""
+
+    BASE = "listen 127.0.0.1:2525\nbackend 127.0.0.1:10025\n"
+
+    def check(self, text):
+        status, out = check_config(self.BASE + text)
+        self.assertNotEqual(status, 0, out)
+        return out
+
+    def test_good(self):
+        status, out = check_config(self.BASE + "dns { servers 127.0.0.1:5353 ::1 [::1]:53; timeout 1s; tries 2 }\n"
+                                   "dnsbl {\n  list \"zen.example=127.0.0.[2..11;20]*3\" { txt on; key abc-1 }\n"
+                                   "  list dbl.example { on sender; on_failure score 2 }\n"
+                                   "  list \"wl.example=127.0.[0..255].[1;3]*-2\"\n  threshold 3\n  allow_threshold -1\n"
+                                   "  stage data\n  allow 10.0.0.0/8 2001:db8::/32\n"
+                                   "  reply 550 5.7.1 \"{listed} on {list}: see https://example.org/why?ref={ref}\"\n}\n"
+                                   "evidence_dir /tmp\nevidence_keep 90d\n")
+        self.assertEqual(status, 0, out)
+
+    def test_errors_point_at_the_word(self):
+        cases = [
+            ("dnsbl {\n  list zen.example=127.0.0.256\n}\n", ":4:8: bad list spec 'zen.example=127.0.0.256': column 21"),
+            ("dnsbl {\n  list zen.example { on mx }\n}\n", ":4:25: 'mx': a list is on ip, ptr, helo or sender"),
+            ("dnsbl {\n  list a.example\n  stage body\n}\n", ":5:9: 'body': the stage is"),
+            ("dnsbl {\n  list a.example\n  reply 554 5.7.1 \"{nosuch}\"\n}\n", ":5:19: unknown field {nosuch}"),
+            ("dnsbl {\n  list a.example\n  reply 454 5.7.1 x\n}\n", ":5:9: '454' is not a number from 500 to 599"),
+            ("dnsbl {\n  list a.example { key \"a.b\" }\n}\n", ":4:24: a key is one DNS label"),
+            ("dnsbl {\n  list a.example\n  allow 10.0.0.0/33\n}\n", ":5:9: '10.0.0.0/33' is not an address or network"),
+            ("dnsbl {\n  threshold 3\n}\n", ":3:1: dnsbl needs at least one list"),
+            ("dnsbl {\n  list a.example\n  threshold 1\n  allow_threshold 1\n}\n", "allow_threshold (1) must be below threshold (1)"),
+            ("dnsbl zen.example\n", ":3:1: 'dnsbl' is configured with a block"),
+            ("dns {\n  servers 127.0.0.1:99999\n}\n", ":4:11: bad DNS server '127.0.0.1:99999'"),
+            ("dnsbl {\n  list wl.example=127.0.0.[1;3]\n}\n", "quote a spec that has one"),
+            ("dns {\n  retries 3\n}\n", ":4:3: unknown dns option 'retries'"),
+            ("evidence_keep 4000d\n", ":3:15: '4000d' is not a retention time"),
+        ]
+        for text, want in cases:
+            with self.subTest(text=text):
+                self.assertIn(want, self.check(text))
 
 
 class TestIPv6(DnsblCase):

@@ -310,6 +310,47 @@ class TestFailures(DnsblCase):
         self.assertNotIn("secretkey42", sl.log_text())
 
 
+class TestSyslog(DnsblCase):
+    """With `log syslog` the decision is a line on facility mail. glibc's
+    syslog() writes to /dev/log: the test listens there itself (created for
+    the test, or bind-mounted over the real one in a private mount
+    namespace), so it sees exactly what a syslog daemon would get."""
+
+    def test_refusal_is_a_mail_facility_line(self):
+        import os
+        import tempfile
+        sockdir = tempfile.mkdtemp(prefix="sluice-syslog-")
+        path = os.path.join(sockdir, "log")
+        rx = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        rx.bind(path)
+        rx.settimeout(5)
+        self.addCleanup(lambda: (rx.close(), os.unlink(path), os.rmdir(sockdir)))
+        if os.path.exists("/dev/log"):
+            wrapper = ["unshare", "-m", "sh", "-c", 'mount --bind "$0" /dev/log && exec "$@"', path]
+        else:
+            os.symlink(path, "/dev/log")
+            self.addCleanup(os.unlink, "/dev/log")
+            wrapper = []
+        fb, sl = self.start(extra=self.dnsbl("list zen.test { txt on }") + ["log syslog"], wrapper=wrapper,
+                            ready="listen")
+        c = self.session(sl, source="127.0.0.2")
+        c.cmd("MAIL FROM:<a@client.test>", expect=250)
+        r = c.cmd("RCPT TO:<alice@example.test>", expect=554)
+        ref = REF.search(r.text).group(1)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            msg = rx.recv(65536).decode("utf-8", "replace")
+            if "ev=policy.reject" in msg:
+                break
+        m = re.match(r"<(\d+)>", msg)
+        self.assertEqual(int(m.group(1)) >> 3, 2, msg)          # LOG_MAIL
+        self.assertEqual(int(m.group(1)) & 7, 5, msg)           # notice
+        self.assertIn("sluice[", msg)
+        self.assertIn("ref=%s" % ref, msg)
+        self.assertIn("client=127.0.0.2", msg)
+        self.assertIn("rcpt=alice@example.test", msg)
+
+
 class TestConfig(unittest.TestCase):
     """sluice -t on dns/dnsbl blocks: every mistake at FILE:LINE:COL."""
 

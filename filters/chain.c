@@ -87,6 +87,15 @@ chain_conf_free(struct chain_conf *cc)
 	free(cc);
 }
 
+/* chain_conf_stats - see chain.h */
+void
+chain_conf_stats(const struct chain_conf *cc, const struct sl_report *w)
+{
+	for (unsigned i = 0; cc != NULL && i < cc->n; i++)
+		if (cc->l[i].f->stats != NULL)
+			cc->l[i].f->stats(cc->l[i].conf, w);
+}
+
 /* chain_conf_count - see chain.h */
 unsigned
 chain_conf_count(const struct chain_conf *cc)

@@ -16,6 +16,8 @@ struct chain_conf *chain_conf_new(void);
 /* chain_conf_add - configure one filter instance from its block; -1 + err on error */
 int chain_conf_add(struct chain_conf *cc, const struct sl_filter *f, const struct conf_stmt *block, struct conf_error *err);
 void chain_conf_free(struct chain_conf *cc);
+/* chain_conf_stats - every filter's counters (sl_filter.stats) */
+void chain_conf_stats(const struct chain_conf *cc, const struct sl_report *w);
 /* chain_conf_count - configured filters (0: sessions need no chain) */
 unsigned chain_conf_count(const struct chain_conf *cc);
 

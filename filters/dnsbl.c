@@ -217,12 +217,30 @@ redact_key(char *txt, size_t sz, const char *key)
 	}
 }
 
+/* count - a list's answer, for its counters (dnsbl_stats) */
+static void
+count(const struct dnsbl_q *q)
+{
+	struct dnsbl_counters *k = q->l->cnt;
+
+	atomic_fetch_add(&k->queries, 1);
+	if (q->result == R_LISTED)
+		atomic_fetch_add(&k->listed, 1);
+	else if (q->result == R_CLEAN)
+		atomic_fetch_add(&k->clean, 1);
+	else if (q->result == R_FAILED)
+		atomic_fetch_add(&k->failed, 1);
+	else if (q->result == R_TIMEOUT)
+		atomic_fetch_add(&k->timeouts, 1);
+}
+
 /* q_done - a list's lookups are over */
 static void
 q_done(struct dnsbl_q *q, enum q_result r)
 {
 	q->state = Q_DONE;
 	q->result = (uint8_t)r;
+	count(q);
 	progress(q->ds);
 }
 
@@ -438,6 +456,8 @@ expire(struct dnsbl_sess *ds, const char *why)
 		q->state = Q_DONE;
 		if (q->result != R_LISTED) /* a listing whose TXT is late stays a listing */
 			q->result = R_TIMEOUT;
+		if (strncmp(why, "skipped", 7) != 0)
+			count(q);
 		q->latency_ms = (unsigned)(clock_mono_ms() - q->t_start);
 		snprintf(q->error, sizeof(q->error), "%s", why);
 	}
@@ -831,4 +851,5 @@ const struct sl_filter dnsbl_filter = {
 	.detach = dnsbl_detach,
 	.hook = dnsbl_hook,
 	.report = dnsbl_report,
+	.stats = dnsbl_stats,
 };

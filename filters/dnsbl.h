@@ -3,6 +3,7 @@
 #define SLUICE_DNSBL_H
 
 #include <netinet/in.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -23,6 +24,11 @@ enum dnsbl_fail { DNSBL_FAIL_PASS = 0, DNSBL_FAIL_TEMPFAIL, DNSBL_FAIL_SCORE, DN
 #define DNSBL_KEY_MAX     64
 #define DNSBL_TEXT_MAX    400 /* a rendered reply text */
 
+/* What a list did since the configuration was loaded (all workers). */
+struct dnsbl_counters {
+	atomic_ulong queries, listed, clean, failed, timeouts;
+};
+
 struct dnsbl_list {
 	struct dnsbl_spec spec;
 	enum dnsbl_on on;
@@ -34,6 +40,7 @@ struct dnsbl_list {
 	char *reply;                    /* owned: text template when this list decides; NULL = the filter's */
 	unsigned nerr;
 	struct dnsbl_pattern err[DNSBL_MAX_ERRPAT]; /* answers that mean "list failure" */
+	struct dnsbl_counters *cnt;     /* owned: mutable inside the immutable snapshot */
 };
 
 struct dnsbl_cidr {
@@ -65,6 +72,8 @@ void *dnsbl_conf_new(const struct conf_stmt *block, struct conf_error *err);
 void dnsbl_conf_free(void *conf);
 /* dnsbl_cidr_match - is the client address in the allow list */
 bool dnsbl_cidr_match(const struct dnsbl_conf *c, const struct sockaddr *sa);
+/* dnsbl_stats - sl_filter.stats: one line per list */
+void dnsbl_stats(const void *conf, const struct sl_report *w);
 /* dnsbl_on_name / dnsbl_fail_name - for logs */
 const char *dnsbl_on_name(enum dnsbl_on on);
 const char *dnsbl_fail_name(enum dnsbl_fail f);

@@ -168,7 +168,9 @@ parse_list(struct conf_error *err, const struct conf_stmt *s, struct dnsbl_conf 
 	if (dnsbl_spec_parse(s->argv[1], strlen(s->argv[1]), &l->spec, why, sizeof(why)) < 0)
 		return conf_fail(err, s, 1, "bad list spec '%s': %s%s", s->argv[1], why,
 		    strchr(s->argv[1], '[') && !strchr(s->argv[1], ']') ? " (';' ends a statement: quote a spec that has one)" : "");
-	c->nlists++; /* from here on dnsbl_conf_free() owns l->reply */
+	c->nlists++; /* from here on dnsbl_conf_free() owns l->reply and l->cnt */
+	if ((l->cnt = calloc(1, sizeof(*l->cnt))) == NULL)
+		return conf_fail(err, s, 0, "out of memory");
 	for (const struct conf_stmt *o = s->child; o != NULL; o = o->next) {
 		const char *k = o->argv[0];
 
@@ -344,8 +346,10 @@ dnsbl_conf_free(void *conf)
 
 	if (c == NULL)
 		return;
-	for (unsigned i = 0; i < c->nlists; i++)
+	for (unsigned i = 0; i < c->nlists; i++) {
 		free(c->lists[i].reply);
+		free(c->lists[i].cnt);
+	}
 	free(c->reply);
 	free(c->treply);
 	free(c);
@@ -386,6 +390,28 @@ dnsbl_cidr_match(const struct dnsbl_conf *c, const struct sockaddr *sa)
 			return true;
 	}
 	return false;
+}
+
+/* dnsbl_stats - see dnsbl.h */
+void
+dnsbl_stats(const void *conf, const struct sl_report *w)
+{
+	const struct dnsbl_conf *c = conf;
+
+	for (unsigned i = 0; i < c->nlists; i++) {
+		const struct dnsbl_list *l = &c->lists[i];
+
+		w->open(w->ctx, NULL, false);
+		w->str(w->ctx, "filter", "dnsbl");
+		w->str(w->ctx, "list", l->spec.zone);
+		w->str(w->ctx, "on", dnsbl_on_name(l->on));
+		w->num(w->ctx, "queries", (long long)atomic_load(&l->cnt->queries));
+		w->num(w->ctx, "listed", (long long)atomic_load(&l->cnt->listed));
+		w->num(w->ctx, "clean", (long long)atomic_load(&l->cnt->clean));
+		w->num(w->ctx, "failed", (long long)atomic_load(&l->cnt->failed));
+		w->num(w->ctx, "timeouts", (long long)atomic_load(&l->cnt->timeouts));
+		w->close(w->ctx, false);
+	}
 }
 
 /* dnsbl_on_name - see dnsbl.h */

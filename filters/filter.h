@@ -80,6 +80,11 @@ struct sl_filter {
 	enum sl_hook_rc (*hook)(void *ctx, enum sl_stage st, struct sl_verdict *v);
 	/* report - the evidence behind the last verdict, for the decision record */
 	void (*report)(void *ctx, const struct sl_report *w);
+	/*
+	 * stats - counters since the configuration was loaded (may be NULL).
+	 * Each open(NULL, false) ... close(false) pair is one log line.
+	 */
+	void (*stats)(const void *conf, const struct sl_report *w);
 };
 
 #endif

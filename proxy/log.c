@@ -33,6 +33,7 @@ static const char *const log_events[] = {
 	"policy.tempfail", /* a filter deferred a command (4xx) */
 	"policy.pass",     /* a filter let a client pass with evidence worth keeping */
 	"policy.error",    /* a filter failed; the session went on without it */
+	"filter.stats",    /* a filter's counters since its configuration was loaded */
 };
 
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;

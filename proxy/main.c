@@ -14,6 +14,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "session.h"
 #include "worker.h"
 
 #define DEFAULT_CONFIG "/etc/sluice/sluice.conf"
@@ -92,6 +93,8 @@ reload(struct daemon *d)
 		log_msg(LOG_WARNING, "ev=daemon.reload note=\"listen addresses and workers change only on restart\"");
 	if (old != NULL && dns_changed(old, c))
 		log_msg(LOG_WARNING, "ev=daemon.reload note=\"dns { } settings change only on restart\"");
+	if (old != NULL)
+		policy_log_stats(old); /* the old snapshot's counters end here */
 	cfg_unref(old);
 	log_configure(c);
 	log_msg(LOG_NOTICE, "ev=daemon.reload config=%s hash=%s", d->cfg_path, c->hash);
@@ -267,6 +270,14 @@ main(int argc, char **argv)
 	free(d.workers);
 	if (cfg->pid_file != NULL)
 		unlink(cfg->pid_file);
+	{
+		struct config *last = cfg_current_get();
+
+		if (last != NULL) {
+			policy_log_stats(last);
+			cfg_unref(last);
+		}
+	}
 	log_msg(LOG_NOTICE, "ev=daemon.stop");
 	cfg_unref(cfg);
 	cfg_current_set(NULL);

@@ -49,6 +49,8 @@ void policy_evidence_feed(struct session *s, const char *p, size_t n);
 void policy_evidence_end(struct session *s);
 bool policy_refused(const struct session *s);
 void policy_free(struct session *s);
+/* policy_log_stats - the filters' counters of a snapshot, one line each (reload, stop) */
+void policy_log_stats(const struct config *cfg);
 
 /* session_backend.c */
 int backend_open(struct session *s, bool replay);

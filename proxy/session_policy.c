@@ -93,6 +93,45 @@ rep_num(void *ctx, const char *key, long long v)
 	logrec_json_int(ctx, key, v);
 }
 
+/* stat_* - struct sl_report as one key=value line per item (filter.stats) */
+static void
+stat_open(void *ctx, const char *key, bool array)
+{
+	(void)key;
+	(void)array;
+	logrec_begin(ctx, LOG_INFO, "filter.stats", NULL, false);
+}
+
+static void
+stat_close(void *ctx, bool array)
+{
+	(void)array;
+	logrec_emit(ctx);
+}
+
+static void
+stat_str(void *ctx, const char *key, const char *val)
+{
+	logrec_str(ctx, key, val);
+}
+
+static void
+stat_num(void *ctx, const char *key, long long v)
+{
+	logrec_int(ctx, key, v);
+}
+
+/* policy_log_stats - see session.h */
+void
+policy_log_stats(const struct config *cfg)
+{
+	struct logrec r;
+	struct sl_report w = { &r, stat_open, stat_close, stat_str, stat_num };
+
+	if (log_enabled(LOG_INFO))
+		chain_conf_stats(cfg->filters, &w);
+}
+
 /* policy_record - one decision record: who, what, which evidence, which reply */
 static void
 policy_record(struct session *s, enum sl_stage st, const struct sl_verdict *v, const char *reply, size_t replylen,

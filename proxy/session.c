@@ -17,6 +17,7 @@
 #include "io.h"
 #include "log.h"
 #include "session.h"
+#include "tls.h"
 #include "worker.h"
 
 #define CLIENT_INPUT_MAX (64 * 1024) /* unread client bytes before reads stop */
@@ -58,8 +59,8 @@ client_write_cb(struct bufferevent *bev, void *arg)
 	struct session *s = arg;
 
 	if (s->flags & SESS_F_CLOSING) {
-		if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
-			sess_free(s);
+		if (!s->tls && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+			sess_free(s); /* TLS: tls_close() decides */
 		return;
 	}
 	if ((s->flags & SESS_F_BPAUSED) && s->bbev != NULL) {
@@ -77,6 +78,10 @@ client_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct session *s = arg;
 
+	if (what & BEV_EVENT_CONNECTED) {
+		tls_connected(s); /* the TLS handshake is done (the client may have said QUIT already) */
+		return;
+	}
 	if (s->flags & SESS_F_CLOSING) {
 		sess_free(s);
 		return;
@@ -120,8 +125,22 @@ client_event_cb(struct bufferevent *bev, short what, void *arg)
 		sess_client_process(s);
 		return;
 	}
+	if (s->tls && (what & BEV_EVENT_ERROR))
+		tls_failed(s, what);
 	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
 		sess_close(s, s->state == ST_DATA ? "lost connection in DATA" : "lost connection");
+}
+
+/* sess_client_callbacks - see session.h: (re)arm the client bufferevent */
+void
+sess_client_callbacks(struct session *s)
+{
+	struct timeval tv = tv_ms(s->state == ST_DATA ? s->cfg->t_data : s->cfg->t_idle);
+
+	bufferevent_setcb(s->cbev, client_read_cb, client_write_cb, client_event_cb, s);
+	bufferevent_setwatermark(s->cbev, EV_READ, 0, CLIENT_INPUT_MAX);
+	bufferevent_set_timeouts(s->cbev, &tv, &tv);
+	bufferevent_enable(s->cbev, EV_READ | EV_WRITE);
 }
 
 /* deadline_cb - the whole-session time limit */
@@ -155,7 +174,7 @@ sess_refuse(int fd, const struct config *cfg, const char *ip, const char *why)
 
 /* sess_start - see session.h */
 void
-sess_start(struct worker *w, int fd, const struct sockaddr *sa, socklen_t salen)
+sess_start(struct worker *w, int fd, const struct sockaddr *sa, socklen_t salen, unsigned lflags)
 {
 	struct config *cfg = cfg_current_get();
 	struct session *s = NULL;
@@ -196,6 +215,7 @@ sess_start(struct worker *w, int fd, const struct sockaddr *sa, socklen_t salen)
 	memcpy(&s->client_sa, sa, MIN((size_t)salen, sizeof(s->client_sa)));
 	memcpy(s->client_ip, ip, sizeof(s->client_ip));
 	s->client_port = port;
+	s->lflags = lflags;
 	s->t_start = clock_mono_ms();
 	TAILQ_INIT(&s->fifo);
 	linebuf_init(&s->cline, cfg->line_length);
@@ -205,17 +225,13 @@ sess_start(struct worker *w, int fd, const struct sockaddr *sa, socklen_t salen)
 	w->nsessions++;
 
 	/* the listener accepted it with SOCK_NONBLOCK already */
-	s->cbev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	s->cbev = tls_client_bev(s, fd);
 	if (s->cbev == NULL) {
 		evutil_closesocket(fd);
 		sess_close(s, "out of memory");
 		return;
 	}
-	bufferevent_setcb(s->cbev, client_read_cb, client_write_cb, client_event_cb, s);
-	bufferevent_setwatermark(s->cbev, EV_READ, 0, CLIENT_INPUT_MAX);
-	tv = tv_ms(cfg->t_idle);
-	bufferevent_set_timeouts(s->cbev, &tv, &tv);
-	bufferevent_enable(s->cbev, EV_READ | EV_WRITE);
+	sess_client_callbacks(s);
 	s->ev_deadline = evtimer_new(w->base, deadline_cb, s);
 	if (s->ev_deadline != NULL) {
 		tv = tv_ms(cfg->t_session);
@@ -257,7 +273,7 @@ sess_log_summary(struct session *s, const char *reason)
 	logrec_str(&r, "client", s->client_ip);
 	logrec_int(&r, "port", s->client_port);
 	if (s->helo != NULL)
-		logrec_str(&r, "helo", s->helo);
+		logrec_str(&r, "helo_name", s->helo); /* "helo" is the count of HELO commands */
 	for (size_t i = 0; i < nitems(shown); i++) {
 		enum cmd_verb v = shown[i];
 
@@ -285,6 +301,10 @@ sess_log_summary(struct session *s, const char *reason)
 	logrec_int(&r, "errors", s->errors);
 	logrec_int(&r, "msgs", s->msgs_ok);
 	logrec_int(&r, "backend_conns", s->b_conns);
+	if (s->tlsi != NULL) {
+		logrec_str(&r, "tls", s->tlsi->version);
+		logrec_str(&r, "cipher", s->tlsi->cipher);
+	}
 	snprintf(buf, sizeof(buf), "%.3f", (double)(clock_mono_ms() - s->t_start) / 1000.0);
 	logrec_str(&r, "duration", buf);
 	logrec_str(&r, "state", state_names[s->state]);
@@ -313,6 +333,8 @@ free_later_cb(evutil_socket_t fd, short what, void *arg)
 		bufferevent_free(s->cbev);
 	if (s->ev_deadline != NULL)
 		event_free(s->ev_deadline);
+	if (s->ev_tlsclose != NULL)
+		event_free(s->ev_tlsclose);
 	if (s->flags & SESS_F_COUNTED)
 		conntab_release((struct sockaddr *)&s->client_sa);
 	for (unsigned i = 0; i < s->nrcpt; i++)
@@ -321,9 +343,17 @@ free_later_cb(evutil_socket_t fd, short what, void *arg)
 	free(s->mail_from);
 	free(s->helo);
 	free(s->helo_line);
+	free(s->tlsi);
 	cfg_unref(s->cfg);
 	free(s);
 	worker_session_gone(w);
+}
+
+/* sess_free_later - see session.h */
+void
+sess_free_later(struct session *s)
+{
+	sess_free(s);
 }
 
 /* sess_free - schedule the free on the loop */
@@ -375,6 +405,10 @@ sess_close(struct session *s, const char *reason)
 		return;
 	}
 	bufferevent_disable(s->cbev, EV_READ);
+	if (s->tls) {
+		tls_close(s); /* last replies, then close_notify, then free */
+		return;
+	}
 	if (evbuffer_get_length(bufferevent_get_output(s->cbev)) == 0) {
 		sess_free(s);
 		return;
@@ -545,6 +579,10 @@ cmd_mail(struct session *s, const struct smtp_cmd *c, const char *line, size_t l
 	}
 	if (s->state == ST_MAIL || s->state == ST_RCPT) {
 		fifo_local(s, CMD_MAIL, "503 5.5.1 Error: nested MAIL command");
+		return;
+	}
+	if ((s->lflags & LISTEN_REQUIRE_TLS) && !s->tls) {
+		fifo_local(s, CMD_MAIL, "530 5.7.0 Must issue a STARTTLS command first");
 		return;
 	}
 	if (c->has_size && c->size > s->cfg->message_size) {
@@ -750,11 +788,13 @@ sess_dispatch(struct session *s, const struct smtp_cmd *cp, const char *line, si
 	case CMD_QUIT:
 		cmd_quit(s);
 		break;
+	case CMD_STARTTLS:
+		tls_starttls(s, c);
+		break;
 	case CMD_UNKNOWN:
 	case CMD_BDAT:
 	case CMD_VRFY:
 	case CMD_EXPN:
-	case CMD_STARTTLS:
 	case CMD_AUTH:
 	case CMD_ETRN:
 	case CMD_XCLIENT:

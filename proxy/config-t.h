@@ -13,11 +13,17 @@
 
 struct chain_conf;
 
+#define LISTEN_TLS         0x1u /* implicit TLS (465 style) */
+#define LISTEN_REQUIRE_TLS 0x2u /* MAIL only after STARTTLS (530) */
+
 struct cfg_addr {
 	char *spec;                 /* owned: as written */
 	struct sockaddr_storage ss; /* AF_INET, AF_INET6 or AF_UNIX */
 	socklen_t len;
+	unsigned flags;             /* listen: LISTEN_* */
 };
+
+struct tls_conf;
 
 enum log_target { LOG_TO_STDERR = 0, LOG_TO_SYSLOG, LOG_TARGET_COUNT };
 
@@ -60,6 +66,7 @@ struct config {
 	char *dns_servers;      /* owned; NULL = /etc/resolv.conf */
 	struct dns_config dns;  /* .servers points at dns_servers */
 	struct chain_conf *filters; /* owned: the configured filters, in order */
+	struct tls_conf *tls;   /* owned: NULL = no TLS (no STARTTLS offered) */
 	/* evidence of messages refused at end of data */
 	char *evidence_dir;     /* owned; NULL = headers only in the decision record */
 	unsigned evidence_max;  /* header bytes kept per message */

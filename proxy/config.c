@@ -15,6 +15,7 @@
 #include "conf.h"
 #include "chain.h"
 #include "config.h"
+#include "tls.h"
 #include "util.h"
 
 static pthread_mutex_t cfg_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -317,108 +318,6 @@ parse_days(const char *s, uint64_t *secs)
 	return 0;
 }
 
-/* dns_server_ok - an address, optionally with a port: a.b.c.d[:p], v6, [v6]:p */
-static bool
-dns_server_ok(const char *s)
-{
-	char host[64];
-	const char *port = NULL;
-	struct in6_addr a6;
-	size_t n;
-
-	if (s[0] == '[') {
-		const char *e = strchr(s, ']');
-
-		if (e == NULL || (e[1] != '\0' && e[1] != ':'))
-			return false;
-		n = (size_t)(e - s - 1);
-		if (n >= sizeof(host))
-			return false;
-		memcpy(host, s + 1, n);
-		host[n] = '\0';
-		port = e[1] == ':' ? e + 2 : NULL;
-		if (inet_pton(AF_INET6, host, &a6) != 1)
-			return false;
-	} else if (inet_pton(AF_INET6, s, &a6) == 1) {
-		return true;
-	} else {
-		const char *colon = strchr(s, ':');
-
-		n = colon ? (size_t)(colon - s) : strlen(s);
-		if (n >= sizeof(host))
-			return false;
-		memcpy(host, s, n);
-		host[n] = '\0';
-		port = colon ? colon + 1 : NULL;
-		if (inet_pton(AF_INET, host, &a6) != 1)
-			return false;
-	}
-	if (port != NULL) {
-		char *end;
-		unsigned long p = strtoul(port, &end, 10);
-
-		if (end == port || *end != '\0' || p == 0 || p > 65535)
-			return false;
-	}
-	return true;
-}
-
-/* apply_dns - the dns { } block: the resolver the filters use */
-static void
-apply_dns(struct loadctx *lc, struct config *c, const struct conf_stmt *b)
-{
-	if (!b->block || b->argc != 1) {
-		cfg_err(lc, b, 0, "dns is configured with a block: dns { servers ...; }");
-		return;
-	}
-	for (const struct conf_stmt *s = b->child; s != NULL; s = s->next) {
-		const char *k = s->argv[0];
-		unsigned v;
-
-		if (!strcmp(k, "servers")) {
-			size_t len = 0;
-
-			if (s->argc < 2) {
-				cfg_err(lc, s, 0, "servers takes one or more addresses (127.0.0.1, 127.0.0.1:5353, [::1]:53)");
-				continue;
-			}
-			free(c->dns_servers);
-			c->dns_servers = NULL;
-			for (int w = 1; w < s->argc; w++)
-				len += strlen(s->argv[w]) + 1;
-			c->dns_servers = xcalloc(1, len);
-			for (int w = 1; w < s->argc; w++) {
-				if (!dns_server_ok(s->argv[w]))
-					cfg_err(lc, s, w, "bad DNS server '%s' (127.0.0.1, 127.0.0.1:5353, ::1, [::1]:5353)", s->argv[w]);
-				if (w > 1)
-					strcat(c->dns_servers, ",");
-				strcat(c->dns_servers, s->argv[w]);
-			}
-			c->dns.servers = c->dns_servers;
-		} else if (!strcmp(k, "timeout")) {
-			if (want_args(lc, s, 1, 1) && (conf_parse_duration(s->argv[1], &v) < 0 || v < 10 || v > 60000))
-				cfg_err(lc, s, 1, "'%s' is not a duration from 10ms to 60s", s->argv[1]);
-			else if (s->argc == 2)
-				c->dns.timeout_ms = v;
-		} else if (!strcmp(k, "tries")) {
-			if (want_args(lc, s, 1, 1) && parse_uint(lc, s, 1, 1, 10, &v))
-				c->dns.tries = v;
-		} else if (!strcmp(k, "ttl_min") || !strcmp(k, "ttl_max")) {
-			if (want_args(lc, s, 1, 1) && (conf_parse_duration(s->argv[1], &v) < 0))
-				cfg_err(lc, s, 1, "'%s' is not a duration", s->argv[1]);
-			else if (s->argc == 2)
-				*(!strcmp(k, "ttl_min") ? &c->dns.min_ttl : &c->dns.max_ttl) = v / 1000;
-		} else if (!strcmp(k, "cache_size")) {
-			if (want_args(lc, s, 1, 1) && parse_uint(lc, s, 1, 0, 10000000, &v))
-				c->dns.cache_max = v;
-		} else {
-			cfg_err(lc, s, 0, "unknown dns option '%s'", k);
-		}
-	}
-	if (c->dns.min_ttl > c->dns.max_ttl)
-		cfg_err(lc, b, 0, "dns ttl_min is above ttl_max");
-}
-
 static void
 apply_stmt(struct loadctx *lc, struct config *c, const struct conf_stmt *s)
 {
@@ -451,10 +350,18 @@ apply_stmt(struct loadctx *lc, struct config *c, const struct conf_stmt *s)
 				c->workers = (int)n;
 		}
 	} else if (!strcmp(k, "listen")) {
-		if (want_args(lc, s, 1, 1)) {
+		if (want_args(lc, s, 1, 3)) {
 			struct cfg_addr a;
 
 			memset(&a, 0, sizeof(a));
+			for (int w = 2; w < s->argc; w++) {
+				if (!strcmp(s->argv[w], "tls"))
+					a.flags |= LISTEN_TLS;
+				else if (!strcmp(s->argv[w], "require_tls"))
+					a.flags |= LISTEN_REQUIRE_TLS;
+				else
+					cfg_err(lc, s, w, "'%s': a listen option is tls or require_tls", s->argv[w]);
+			}
 			if (cfg_parse_addr(s->argv[1], &a, &why) < 0) {
 				cfg_err(lc, s, 1, "bad listen address '%s': %s", s->argv[1], why);
 			} else if (a.ss.ss_family == AF_UNIX) {
@@ -553,8 +460,17 @@ apply_stmt(struct loadctx *lc, struct config *c, const struct conf_stmt *s)
 			else
 				cfg_err(lc, s, 1, "bare_lf is reject or normalise, not '%s'", s->argv[1]);
 		}
+	} else if (!strcmp(k, "tls")) {
+		struct conf_error err;
+
+		tls_conf_free(c->tls);
+		if ((c->tls = tls_conf_new(s, &err)) == NULL)
+			cfg_report(lc, err.msg);
 	} else if (!strcmp(k, "dns")) {
-		apply_dns(lc, c, s);
+		struct conf_error err;
+
+		if (dns_conf_parse(s, &c->dns, &c->dns_servers, &err) < 0)
+			cfg_report(lc, err.msg);
 	} else if (chain_filter_find(k) != NULL) {
 		struct conf_error err;
 
@@ -586,6 +502,7 @@ cfg_free(struct config *c)
 	free(c->dns_servers);
 	free(c->evidence_dir);
 	chain_conf_free(c->filters);
+	tls_conf_free(c->tls);
 	free(c);
 }
 
@@ -734,6 +651,11 @@ cfg_load(const char *path, FILE *errs, int *nerr)
 		fprintf(errs, "%s:1:1: backend_reuse needs xclient on (each session announces its client)\n", path);
 		lc.nerr++;
 	}
+	for (size_t i = 0; i < c->nlisten; i++)
+		if ((c->listen[i].flags & (LISTEN_TLS | LISTEN_REQUIRE_TLS)) && c->tls == NULL) {
+			fprintf(errs, "%s:1:1: listen %s uses TLS but there is no tls { } block\n", path, c->listen[i].spec);
+			lc.nerr++;
+		}
 	if (c->max_per_ip > c->max_sessions)
 		c->max_per_ip = c->max_sessions;
 	if (c->workers == 0) {

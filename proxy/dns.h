@@ -45,6 +45,11 @@ struct dns_config {
 	unsigned cache_max;   /* entries kept per worker */
 };
 
+struct conf_stmt;
+struct conf_error;
+/* dns_conf_parse - the dns { } block into dc (dns_conf.c); servers owns the server list */
+int dns_conf_parse(const struct conf_stmt *block, struct dns_config *dc, char **servers, struct conf_error *err);
+
 /* dns_cb - the answer for one request (never called for a cancelled one) */
 typedef void (*dns_cb)(void *arg, const struct dns_result *r);
 

@@ -76,7 +76,8 @@ esmtp_parse_caps(const char *raw, size_t len, struct esmtp_caps *caps)
 
 /* esmtp_rewrite_ehlo - see esmtp.h */
 size_t
-esmtp_rewrite_ehlo(const char *raw, size_t len, const char *hostname, uint64_t size_limit, char *out, size_t outsz)
+esmtp_rewrite_ehlo(const char *raw, size_t len, const char *hostname, uint64_t size_limit,
+    const char *const *extra, char *out, size_t outsz)
 {
 	static const char *const keep[] = {
 		"PIPELINING", "8BITMIME", "SMTPUTF8", "ENHANCEDSTATUSCODES", "DSN",
@@ -109,6 +110,11 @@ esmtp_rewrite_ehlo(const char *raw, size_t len, const char *hostname, uint64_t s
 				break;
 			}
 		}
+	}
+	for (; extra != NULL && *extra != NULL && n < nitems(lines) - 1; extra++) {
+		lines[n] = *extra;
+		lens[n] = strlen(*extra);
+		n++;
 	}
 	w = snprintf(sizebuf, sizeof(sizebuf), "SIZE %llu", (unsigned long long)size);
 	lines[n] = sizebuf;

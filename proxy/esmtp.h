@@ -32,11 +32,14 @@ void esmtp_parse_caps(const char *raw, size_t len, struct esmtp_caps *caps);
  * Keeps the extensions sluice relays faithfully (PIPELINING, 8BITMIME,
  * SMTPUTF8, ENHANCEDSTATUSCODES, DSN), drops everything else (CHUNKING,
  * XCLIENT, XFORWARD, STARTTLS, AUTH, ETRN, VRFY ...), announces SIZE as
- * the smaller of size_limit and the backend's, and greets as hostname.
+ * the smaller of size_limit and the backend's, adds the extension lines of
+ * extra (NULL-terminated; NULL for none: STARTTLS when sluice offers TLS),
+ * and greets as hostname.
  * Returns the length written to out (always a complete reply), or 0 if out
  * is too small.
  */
-size_t esmtp_rewrite_ehlo(const char *raw, size_t len, const char *hostname, uint64_t size_limit, char *out, size_t outsz);
+size_t esmtp_rewrite_ehlo(const char *raw, size_t len, const char *hostname, uint64_t size_limit,
+    const char *const *extra, char *out, size_t outsz);
 
 /*
  * esmtp_queue_id - the backend's queue id from its end-of-data reply:

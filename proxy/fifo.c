@@ -148,14 +148,21 @@ fifo_flush(struct session *s)
 	while ((fi = TAILQ_FIRST(&s->fifo)) != NULL && fi->stage == FS_DONE) {
 		bool close = fi->close_after;
 
+		bool start_tls = fi->start_tls;
+
 		if (fi->kind != FI_INTERNAL && fi->reply != NULL && !(s->flags & SESS_F_CLOSING)) {
-			if (io_send(s->cbev, fi->reply, fi->replylen) < 0)
+			if (sess_send(s, fi->reply, fi->replylen) < 0)
 				close = true;
 		}
 		fifo_free_entry(s, fi);
 		if (close) {
 			sess_close(s, s->close_reason ? s->close_reason : "quit");
 			return;
+		}
+		if (start_tls) {
+			tls_begin(s); /* the 220 is out in plaintext: TLS from here on */
+			if (s->flags & SESS_F_CLOSING)
+				return;
 		}
 	}
 	if (s->nfifo == 0 && !(s->flags & SESS_F_CLOSING)) {

@@ -34,6 +34,9 @@ static const char *const log_events[] = {
 	"policy.pass",     /* a filter let a client pass with evidence worth keeping */
 	"policy.error",    /* a filter failed; the session went on without it */
 	"filter.stats",    /* a filter's counters since its configuration was loaded */
+	"tls.start",       /* a TLS handshake with a client completed */
+	"tls.error",       /* a TLS handshake or session failed */
+	"tls.injection",   /* plaintext after STARTTLS, thrown away (CVE-2011-0411) */
 };
 
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;

@@ -19,6 +19,7 @@ struct event;
 struct worker;
 struct config;
 struct policy;
+struct tls_info;
 
 /* Where the client is in the dialogue (its view, assuming pipelined success). */
 enum sess_state {
@@ -65,6 +66,7 @@ struct inflight {
 	uint8_t stage;   /* enum fi_stage */
 	uint8_t verb;    /* enum cmd_verb */
 	bool close_after;/* close the session once this reply is out */
+	bool start_tls;  /* start TLS once this reply (220 to STARTTLS) is out */
 	int code;        /* reply code, once known */
 	uint32_t txn;    /* the client transaction it belongs to (s->txn_seq) */
 	char *cmd;       /* owned: bytes for the backend */
@@ -143,6 +145,13 @@ struct session {
 	uint64_t t_start;
 	const char *close_reason;   /* static text */
 	struct policy *pol;         /* owned: filters and their gates; NULL without filters */
+	/* TLS on the client side (session_tls.c) */
+	unsigned lflags;            /* LISTEN_* of the listener the client came in on */
+	bool tls;                   /* cbev is a TLS bufferevent */
+	struct tls_info *tlsi;      /* owned: what the handshake settled; NULL before */
+	struct event *ev_tlsclose;  /* owned: polls the last TLS bytes out at close */
+	uint64_t tls_close_by;      /* monotonic deadline of that */
+	bool tls_shut;              /* close_notify queued */
 };
 
 #endif

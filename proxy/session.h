@@ -11,7 +11,7 @@
 struct worker;
 
 /* sess_start - take an accepted client socket; the worker owns the result */
-void sess_start(struct worker *w, int fd, const struct sockaddr *sa, socklen_t salen);
+void sess_start(struct worker *w, int fd, const struct sockaddr *sa, socklen_t salen, unsigned lflags);
 /* sess_close - tear down both halves, log the summary, free later */
 void sess_close(struct session *s, const char *reason);
 /* sess_shutdown - worker is stopping: 421 to the client and close */
@@ -32,6 +32,25 @@ void sess_txn_reset(struct session *s);
 void sess_client_resume(struct session *s);
 /* sess_replay - act on a command line held at a policy gate (not counted again) */
 void sess_replay(struct session *s, const char *line, size_t len);
+
+/* session_tls.c */
+/* tls_client_bev - the client's bufferevent: plain, or TLS at once (implicit TLS) */
+struct bufferevent *tls_client_bev(struct session *s, int fd);
+/* tls_starttls - STARTTLS: 220 now, TLS once it is out */
+void tls_starttls(struct session *s, const struct smtp_cmd *c);
+/* tls_begin - the 220 to STARTTLS went out: wrap the client side */
+void tls_begin(struct session *s);
+/* tls_connected - the handshake completed (BEV_EVENT_CONNECTED) */
+void tls_connected(struct session *s);
+/* tls_failed - log why a TLS connection failed */
+void tls_failed(struct session *s, short what);
+/* tls_close - a closing TLS session: last replies, close_notify, then free */
+void tls_close(struct session *s);
+/* sess_free_now - schedule the free (session.c) */
+void sess_free_later(struct session *s);
+/* sess_send - a reply to the client (direct write when plain) */
+int sess_send(struct session *s, const char *p, size_t n);
+void sess_client_callbacks(struct session *s);
 
 /* session_policy.c */
 /* policy_start - attach the filters and run the connect stage; false: no filters */

@@ -525,7 +525,10 @@ cmd_reply(struct session *s, struct inflight *fi, const struct reply_parser *rp)
 			s->b_txn_open = false;
 			esmtp_parse_caps(rp->raw, rp->rawlen, &caps);
 			s->b_pipelining = caps.pipelining;
-			n = esmtp_rewrite_ehlo(rp->raw, rp->rawlen, s->cfg->hostname, s->cfg->message_size, out, sizeof(out));
+			static const char *const starttls[] = { "STARTTLS", NULL };
+
+			n = esmtp_rewrite_ehlo(rp->raw, rp->rawlen, s->cfg->hostname, s->cfg->message_size,
+			    s->cfg->tls != NULL && !s->tls ? starttls : NULL, out, sizeof(out));
 			if (n > 0)
 				fifo_set_reply(fi, out, n);
 			else /* never the backend's own list: it names what we hide */

@@ -19,12 +19,12 @@
 static void
 accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
 {
-	struct worker *w = arg;
+	struct worker_listener *wl = arg;
 	int one = 1;
 
 	if (sa->sa_family == AF_INET || sa->sa_family == AF_INET6)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	sess_start(w, fd, sa, (socklen_t)salen);
+	sess_start(wl->w, fd, sa, (socklen_t)salen, wl->flags);
 }
 
 /* accept_error_cb - EMFILE and friends: log, keep listening */
@@ -45,6 +45,8 @@ worker_stop_listening(struct worker *w)
 			evconnlistener_free(w->lis[i]);
 	free(w->lis);
 	w->lis = NULL;
+	free(w->lctx);
+	w->lctx = NULL;
 	w->nlis = 0;
 }
 
@@ -120,7 +122,8 @@ worker_new(int id, const struct config *cfg, char *err, size_t errsz)
 	}
 	w->ev_ctl = event_new(w->base, -1, 0, ctl_cb, w);
 	w->lis = calloc(cfg->nlisten, sizeof(*w->lis));
-	if (w->ev_ctl == NULL || w->lis == NULL) {
+	w->lctx = calloc(cfg->nlisten, sizeof(*w->lctx));
+	if (w->ev_ctl == NULL || w->lis == NULL || w->lctx == NULL) {
 		snprintf(err, errsz, "out of memory");
 		goto fail;
 	}
@@ -131,7 +134,9 @@ worker_new(int id, const struct config *cfg, char *err, size_t errsz)
 
 		if (a->ss.ss_family == AF_INET6)
 			flags |= LEV_OPT_BIND_IPV6ONLY;
-		w->lis[i] = evconnlistener_new_bind(w->base, accept_cb, w, flags, 1024,
+		w->lctx[i].w = w;
+		w->lctx[i].flags = a->flags;
+		w->lis[i] = evconnlistener_new_bind(w->base, accept_cb, &w->lctx[i], flags, 1024,
 		    (const struct sockaddr *)&a->ss, (int)a->len);
 		if (w->lis[i] == NULL) {
 			snprintf(err, errsz, "cannot listen on %s: %s", a->spec, strerror(errno));

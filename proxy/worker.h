@@ -21,11 +21,18 @@ enum worker_cmd { WCMD_NONE = 0, WCMD_DRAIN, WCMD_COUNT };
 
 TAILQ_HEAD(session_list, session);
 
+/* What accept_cb knows about the listener a client came in on. */
+struct worker_listener {
+	struct worker *w;  /* weak */
+	unsigned flags;    /* LISTEN_* of the configured address */
+};
+
 struct worker {
 	int id;
 	pthread_t thread;
 	struct event_base *base;        /* owned */
 	struct evconnlistener **lis;    /* owned */
+	struct worker_listener *lctx;   /* owned: one per listener */
 	size_t nlis;
 	struct event *ev_ctl;           /* owned: poked by the main thread */
 	struct event *ev_deadline;      /* owned: drain deadline */

@@ -50,17 +50,17 @@ static void
 test_rewrite(void)
 {
 	char out[1024];
-	size_t n = esmtp_rewrite_ehlo(postfix_ehlo, strlen(postfix_ehlo), "mx.sluice.test", 5000000, out,
+	size_t n = esmtp_rewrite_ehlo(postfix_ehlo, strlen(postfix_ehlo), "mx.sluice.test", 5000000, NULL, out,
 	    sizeof(out));
 	static const char want[] = "250-mx.sluice.test\r\n250-PIPELINING\r\n250-ENHANCEDSTATUSCODES\r\n"
 				   "250-8BITMIME\r\n250-DSN\r\n250-SMTPUTF8\r\n250 SIZE 5000000\r\n";
 
 	t_mem_eq(out, n, want, strlen(want), "rewrite: keeps the safe list, SIZE from the limit");
-	n = esmtp_rewrite_ehlo("250-b\r\n250 SIZE 1000\r\n", 22, "h", 5000000, out, sizeof(out));
+	n = esmtp_rewrite_ehlo("250-b\r\n250 SIZE 1000\r\n", 22, "h", 5000000, NULL, out, sizeof(out));
 	t_mem_eq(out, n, "250-h\r\n250 SIZE 1000\r\n", 22, "rewrite: the backend's smaller SIZE wins");
-	n = esmtp_rewrite_ehlo("250-b\r\n250 SIZE 0\r\n", 19, "h", 777, out, sizeof(out));
+	n = esmtp_rewrite_ehlo("250-b\r\n250 SIZE 0\r\n", 19, "h", 777, NULL, out, sizeof(out));
 	t_mem_eq(out, n, "250-h\r\n250 SIZE 777\r\n", 21, "rewrite: SIZE 0 (no limit) at the backend");
-	n = esmtp_rewrite_ehlo(postfix_ehlo, strlen(postfix_ehlo), "mx.sluice.test", 1, out, 40);
+	n = esmtp_rewrite_ehlo(postfix_ehlo, strlen(postfix_ehlo), "mx.sluice.test", 1, NULL, out, 40);
 	t_int_eq((long long)n, 0, "rewrite: too small a buffer gives 0, never a partial reply");
 }
 

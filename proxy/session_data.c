@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -13,6 +14,7 @@
 #include "io.h"
 #include "log.h"
 #include "session.h"
+#include "tls.h"
 
 #define BACKEND_OUT_HIGH (256 * 1024) /* message bytes queued for the backend */
 #define BACKEND_OUT_LOW  (64 * 1024)
@@ -27,6 +29,29 @@ data_sink_out(void *arg, const char *p, size_t n)
 		policy_evidence_feed(s, p, n); /* evidence: never the backend */
 	else
 		backend_write(s, p, n);
+}
+
+/* received_tls - a Received header telling the backend how the client came in (TLS) */
+static void
+received_tls(struct session *s)
+{
+	char buf[1024], helo[256], date[64];
+	time_t now = time(NULL);
+	struct tm tm;
+	size_t k = 0;
+	int n;
+
+	for (const char *h = s->helo ? s->helo : "unknown"; *h != '\0' && k + 1 < sizeof(helo); h++)
+		helo[k++] = (*h > 0x20 && *h < 0x7f && *h != '(' && *h != ')') ? *h : '?';
+	helo[k] = '\0';
+	gmtime_r(&now, &tm);
+	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm);
+	n = snprintf(buf, sizeof(buf),
+	    "Received: from %s ([%s])\r\n\tby %s (sluice) with %s (%s:%s:%d)\r\n\tid %s; %s\r\n", helo,
+	    s->client_ip, s->cfg->hostname, s->esmtp ? "ESMTPS" : "SMTPS", s->tlsi->version, s->tlsi->cipher,
+	    s->tlsi->bits, s->sid, date);
+	if (n > 0 && (size_t)n < sizeof(buf))
+		backend_write(s, buf, (size_t)n);
 }
 
 /* data_begin - 354 received: the client's next bytes are the message */
@@ -46,6 +71,8 @@ data_begin(struct session *s)
 	s->data_start_ms = clock_mono_ms();
 	sess_enter(s, ST_DATA);
 	bufferevent_set_timeouts(s->cbev, &tv, &tv);
+	if (s->tlsi != NULL && s->bbev != NULL)
+		received_tls(s); /* XCLIENT has no word for TLS: the header carries it */
 }
 
 /* data_free - forget the scanner */
@@ -99,6 +126,10 @@ data_record(struct session *s, const char *ev, int prio, const char *result, con
 	logrec_str(&r, "result", result);
 	logrec_strn(&r, "reply", reply, MIN(replylen, 1024)); /* a record must fit */
 	logrec_int(&r, "data_ms", (long long)(clock_mono_ms() - s->data_start_ms));
+	if (s->tlsi != NULL) {
+		logrec_str(&r, "tls", s->tlsi->version);
+		logrec_str(&r, "tls_cipher", s->tlsi->cipher);
+	}
 	logrec_str(&r, "config", s->cfg->hash);
 	logrec_emit(&r);
 }

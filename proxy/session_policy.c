@@ -18,6 +18,7 @@
 #include "log.h"
 #include "mailhdr.h"
 #include "session.h"
+#include "tls.h"
 #include "worker.h"
 
 /*
@@ -193,6 +194,10 @@ policy_record(struct session *s, enum sl_stage st, const struct sl_verdict *v, c
 		logrec_json_open(&r, v->filter, false);
 		v->report(v->report_ctx, &w);
 		logrec_json_close(&r, false);
+	}
+	if (s->tlsi != NULL) {
+		logrec_str(&r, "tls", s->tlsi->version);
+		logrec_str(&r, "tls_cipher", s->tlsi->cipher);
 	}
 	logrec_str(&r, "config", s->cfg->hash);
 	logrec_emit(&r);

@@ -84,7 +84,15 @@ class TestStartTls(TlsCase):
             self.assertFalse(s.has_extn("starttls"))
             s.sendmail("sender@client.test", ["alice@example.test"], raw)
         wait_until(lambda: len(fb.all_messages()) == 1, timeout=5)
-        self.assertIn(msgid.encode(), fb.all_messages()[0])
+        got = fb.all_messages()[0]
+        self.assertIn(msgid.encode(), got)
+        # XCLIENT has no word for TLS: a Received header tells the backend
+        self.assertRegex(got.split(b"\r\n\r\n")[0],
+                         rb"^Received: from client\.test \(\[127\.0\.0\.1\]\)\r\n\tby mx\.sluice\.test \(sluice\) "
+                         rb"with ESMTPS \(TLSv1\.3:TLS_[A-Z0-9_]+:\d+\)\r\n\tid [0-9a-f]{16}; ")
+        rec = sl.wait_decision(event="msg.accept")
+        self.assertEqual(rec["tls"], "TLSv1.3")
+        self.assertTrue(rec["tls_cipher"])
         close = sl.wait_event("conn.close")
         self.assertEqual(close["tls"], "TLSv1.3")
         # the client's EHLO after TLS reached the backend: the dialogue started over

@@ -24,6 +24,10 @@ struct cfg_addr {
 };
 
 struct tls_conf;
+struct senders;
+
+/* When the client is offered AUTH (the backend's mechanisms). */
+enum auth_offer { AUTH_OFFER_TLS = 0, AUTH_OFFER_ALWAYS, AUTH_OFFER_NEVER, AUTH_OFFER_COUNT };
 
 enum log_target { LOG_TO_STDERR = 0, LOG_TO_SYSLOG, LOG_TARGET_COUNT };
 
@@ -67,6 +71,11 @@ struct config {
 	struct dns_config dns;  /* .servers points at dns_servers */
 	struct chain_conf *filters; /* owned: the configured filters, in order */
 	struct tls_conf *tls;   /* owned: NULL = no TLS (no STARTTLS offered) */
+	/* AUTH, relayed to the backend */
+	enum auth_offer auth_offer;
+	unsigned auth_max_failures; /* per client address within auth_block_ms; 0 = no limit */
+	unsigned auth_block_ms;
+	struct senders *auth_senders; /* owned: allowed senders per user; NULL = any */
 	/* evidence of messages refused at end of data */
 	char *evidence_dir;     /* owned; NULL = headers only in the decision record */
 	unsigned evidence_max;  /* header bytes kept per message */

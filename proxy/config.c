@@ -15,6 +15,7 @@
 #include "conf.h"
 #include "chain.h"
 #include "config.h"
+#include "senders.h"
 #include "tls.h"
 #include "util.h"
 
@@ -318,6 +319,44 @@ parse_days(const char *s, uint64_t *secs)
 	return 0;
 }
 
+/* apply_auth - auth offer tls|always|never | max_failures N | block_time T | senders FILE */
+static void
+apply_auth(struct loadctx *lc, struct config *c, const struct conf_stmt *s)
+{
+	const char *what = s->argc > 1 ? s->argv[1] : "";
+	unsigned v;
+
+	if (!want_args(lc, s, 2, 2))
+		return;
+	if (!strcmp(what, "offer")) {
+		static const char *const offers[AUTH_OFFER_COUNT] = { "tls", "always", "never" };
+		int i;
+
+		for (i = 0; i < AUTH_OFFER_COUNT && strcmp(offers[i], s->argv[2]); i++)
+			;
+		if (i == AUTH_OFFER_COUNT)
+			cfg_err(lc, s, 2, "auth offer is tls, always or never, not '%s'", s->argv[2]);
+		else
+			c->auth_offer = (enum auth_offer)i;
+	} else if (!strcmp(what, "max_failures")) {
+		if (parse_uint(lc, s, 2, 0, 1000, &v))
+			c->auth_max_failures = v;
+	} else if (!strcmp(what, "block_time")) {
+		if (conf_parse_duration(s->argv[2], &v) < 0 || v < 1000)
+			cfg_err(lc, s, 2, "'%s' is not a duration of at least 1s", s->argv[2]);
+		else
+			c->auth_block_ms = v;
+	} else if (!strcmp(what, "senders")) {
+		char err[512];
+
+		senders_free(c->auth_senders);
+		if ((c->auth_senders = senders_load(s->argv[2], err, sizeof(err))) == NULL)
+			cfg_err(lc, s, 2, "%s", err);
+	} else {
+		cfg_err(lc, s, 1, "auth takes offer, max_failures, block_time or senders, not '%s'", what);
+	}
+}
+
 static void
 apply_stmt(struct loadctx *lc, struct config *c, const struct conf_stmt *s)
 {
@@ -460,6 +499,8 @@ apply_stmt(struct loadctx *lc, struct config *c, const struct conf_stmt *s)
 			else
 				cfg_err(lc, s, 1, "bare_lf is reject or normalise, not '%s'", s->argv[1]);
 		}
+	} else if (!strcmp(k, "auth")) {
+		apply_auth(lc, c, s);
 	} else if (!strcmp(k, "tls")) {
 		struct conf_error err;
 
@@ -503,6 +544,7 @@ cfg_free(struct config *c)
 	free(c->evidence_dir);
 	chain_conf_free(c->filters);
 	tls_conf_free(c->tls);
+	senders_free(c->auth_senders);
 	free(c);
 }
 
@@ -537,6 +579,9 @@ cfg_defaults(struct config *c)
 	c->message_size = 25 * 1024 * 1024;
 	c->bare = DATA_BARE_REJECT;
 	c->dns = (struct dns_config){ NULL, 1500, 2, 0, 86400, 10000 };
+	c->auth_offer = AUTH_OFFER_TLS;
+	c->auth_max_failures = 5;
+	c->auth_block_ms = 600000;
 	c->evidence_max = 64 * 1024;
 	c->evidence_keep = 30 * 86400;
 	c->filters = chain_conf_new();

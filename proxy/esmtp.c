@@ -52,6 +52,18 @@ esmtp_parse_caps(const char *raw, size_t len, struct esmtp_caps *caps)
 			caps->pipelining = true;
 		} else if (word_is(t, tl, "SIZE")) {
 			caps->size = tl > 5 ? parse_u64(t + 5, tl - 5) : 0;
+		} else if (word_is(t, tl, "AUTH") && tl > 5 && caps->auth[0] == '\0') {
+			size_t n = 0;
+
+			/* mechanism names: letters, digits, '-', '_' and spaces (RFC 4422 3.1) */
+			for (size_t i = 5; i < tl && n + 1 < sizeof(caps->auth); i++) {
+				char ch = t[i];
+
+				if ((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+				    ch == '-' || ch == '_' || ch == ' ')
+					caps->auth[n++] = ch;
+			}
+			caps->auth[n] = '\0';
 		} else if (word_is(t, tl, "XCLIENT")) {
 			size_t i = 7;
 
@@ -205,7 +217,7 @@ xtext_encode(const char *in, size_t inlen, char *out, size_t outsz)
 
 /* xclient_build - see esmtp.h */
 size_t
-xclient_build(char *out, size_t outsz, unsigned xattrs, const char *addr, bool v6, unsigned port, const char *name, const char *helo, bool esmtp)
+xclient_build(char *out, size_t outsz, unsigned xattrs, const char *addr, bool v6, unsigned port, const char *name, const char *helo, bool esmtp, const char *login)
 {
 	char enc[800];
 	size_t o;
@@ -232,6 +244,8 @@ xclient_build(char *out, size_t outsz, unsigned xattrs, const char *addr, bool v
 		XADD(" HELO=%s", enc);
 	if (xattrs & XA_PROTO)
 		XADD(" PROTO=%s", esmtp ? "ESMTP" : "SMTP");
+	if ((xattrs & XA_LOGIN) && login != NULL && xtext_encode(login, strlen(login), enc, sizeof(enc)) > 0)
+		XADD(" LOGIN=%s", enc);
 	XADD("%s", "\r\n");
 #undef XADD
 	return o;

@@ -22,6 +22,7 @@ struct esmtp_caps {
 	bool xclient;
 	unsigned xattrs; /* XA_* */
 	uint64_t size;   /* 0 = not announced or unlimited */
+	char auth[128];  /* the AUTH mechanisms offered ("PLAIN LOGIN"); "" = none */
 };
 
 /* esmtp_parse_caps - read the extensions of a 250 EHLO reply */
@@ -53,8 +54,9 @@ size_t xtext_encode(const char *in, size_t inlen, char *out, size_t outsz);
 
 /*
  * xclient_build - "XCLIENT ADDR=.. PORT=.. NAME=.. HELO=.. PROTO=..\r\n",
- * only with the attributes the backend offered. helo may be NULL.
+ * only with the attributes the backend offered. helo may be NULL; login
+ * (the SASL user of an authenticated client) too.
  */
-size_t xclient_build(char *out, size_t outsz, unsigned xattrs, const char *addr, bool v6, unsigned port, const char *name, const char *helo, bool esmtp);
+size_t xclient_build(char *out, size_t outsz, unsigned xattrs, const char *addr, bool v6, unsigned port, const char *name, const char *helo, bool esmtp, const char *login);
 
 #endif

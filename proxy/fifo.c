@@ -65,6 +65,12 @@ fifo_free_entry(struct session *s, struct inflight *fi)
 {
 	TAILQ_REMOVE(&s->fifo, fi, link);
 	s->nfifo--;
+	if (fi->secret && fi->cmd != NULL) {
+		volatile char *v = fi->cmd; /* a SASL response: no copy outlives its use */
+
+		for (size_t i = 0; i < fi->cmdlen; i++)
+			v[i] = 0;
+	}
 	free(fi->cmd);
 	free(fi->reply);
 	free(fi->arg);

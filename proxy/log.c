@@ -37,6 +37,9 @@ static const char *const log_events[] = {
 	"tls.start",       /* a TLS handshake with a client completed */
 	"tls.error",       /* a TLS handshake or session failed */
 	"tls.injection",   /* plaintext after STARTTLS, thrown away (CVE-2011-0411) */
+	"auth.ok",         /* the backend accepted a client's AUTH (235): user, mechanism */
+	"auth.fail",       /* the backend refused a client's AUTH */
+	"auth.sender_mismatch", /* an authenticated user's MAIL FROM is not one of theirs */
 };
 
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;

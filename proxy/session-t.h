@@ -67,6 +67,7 @@ struct inflight {
 	uint8_t verb;    /* enum cmd_verb */
 	bool close_after;/* close the session once this reply is out */
 	bool start_tls;  /* start TLS once this reply (220 to STARTTLS) is out */
+	bool secret;     /* cmd carries a SASL response: wiped when freed */
 	int code;        /* reply code, once known */
 	uint32_t txn;    /* the client transaction it belongs to (s->txn_seq) */
 	char *cmd;       /* owned: bytes for the backend */
@@ -152,6 +153,15 @@ struct session {
 	struct event *ev_tlsclose;  /* owned: polls the last TLS bytes out at close */
 	uint64_t tls_close_by;      /* monotonic deadline of that */
 	bool tls_shut;              /* close_notify queued */
+	/* AUTH (session_auth.c) */
+	char *b_auth_mechs;         /* owned: the backend's AUTH mechanisms; NULL = none */
+	bool b_authed;              /* AUTH succeeded on this backend connection: never pooled */
+	bool sasl_wait;             /* the backend sent 334: the next line is a response */
+	uint8_t auth_mech;          /* enum sasl_mech of the exchange */
+	uint8_t auth_mech_done;     /* ... of the successful one */
+	uint8_t auth_step;          /* responses sent in the exchange */
+	char *auth_try;             /* owned: the user name being tried */
+	char *auth_user;            /* owned: authenticated as; NULL = not */
 };
 
 #endif

@@ -199,6 +199,11 @@ sess_start(struct worker *w, int fd, const struct sockaddr *sa, socklen_t salen,
 		cfg_unref(cfg);
 		return;
 	}
+	if (auth_blocked_at_connect(cfg, sa, fd, ip)) {
+		evutil_closesocket(fd);
+		cfg_unref(cfg);
+		return;
+	}
 	crc = conntab_acquire(sa, cfg->max_sessions, cfg->max_per_ip);
 	if (crc != CONNTAB_OK) {
 		sess_refuse(fd, cfg, ip,
@@ -305,6 +310,8 @@ sess_log_summary(struct session *s, const char *reason)
 		logrec_str(&r, "tls", s->tlsi->version);
 		logrec_str(&r, "cipher", s->tlsi->cipher);
 	}
+	if (s->auth_user != NULL)
+		logrec_str(&r, "auth_user", s->auth_user);
 	snprintf(buf, sizeof(buf), "%.3f", (double)(clock_mono_ms() - s->t_start) / 1000.0);
 	logrec_str(&r, "duration", buf);
 	logrec_str(&r, "state", state_names[s->state]);
@@ -344,6 +351,9 @@ free_later_cb(evutil_socket_t fd, short what, void *arg)
 	free(s->helo);
 	free(s->helo_line);
 	free(s->tlsi);
+	free(s->auth_try);
+	free(s->auth_user);
+	free(s->b_auth_mechs);
 	cfg_unref(s->cfg);
 	free(s);
 	worker_session_gone(w);
@@ -585,6 +595,14 @@ cmd_mail(struct session *s, const struct smtp_cmd *c, const char *line, size_t l
 		fifo_local(s, CMD_MAIL, "530 5.7.0 Must issue a STARTTLS command first");
 		return;
 	}
+	if (s->auth_user != NULL && s->cfg->auth_senders != NULL) {
+		char *from = strndup(c->path, c->pathlen);
+		bool ok = from != NULL && auth_sender_ok(s, from);
+
+		free(from);
+		if (!ok)
+			return;
+	}
 	if (c->has_size && c->size > s->cfg->message_size) {
 		fifo_local(s, CMD_MAIL, "552 5.3.4 Message size exceeds fixed limit");
 		return;
@@ -791,11 +809,13 @@ sess_dispatch(struct session *s, const struct smtp_cmd *cp, const char *line, si
 	case CMD_STARTTLS:
 		tls_starttls(s, c);
 		break;
+	case CMD_AUTH:
+		cmd_auth(s, c, line, len);
+		break;
 	case CMD_UNKNOWN:
 	case CMD_BDAT:
 	case CMD_VRFY:
 	case CMD_EXPN:
-	case CMD_AUTH:
 	case CMD_ETRN:
 	case CMD_XCLIENT:
 	case CMD_XFORWARD:
@@ -804,6 +824,16 @@ sess_dispatch(struct session *s, const struct smtp_cmd *cp, const char *line, si
 		cmd_refused(s, c);
 		break;
 	}
+}
+
+/* wipe_line - clear a line that carried credentials */
+static void
+wipe_line(struct linebuf *lb)
+{
+	volatile char *v = lb->buf;
+
+	for (size_t i = 0; v != NULL && i < lb->len; i++)
+		v[i] = 0;
 }
 
 /* sess_client_process - see session.h: read commands while allowed */
@@ -854,7 +884,15 @@ sess_client_process(struct session *s)
 			sess_close(s, "out of memory");
 			break;
 		case PARSE_OK:
-			sess_command(s, s->cline.buf, s->cline.len);
+			if (s->sasl_wait) {
+				/* a SASL response, not a command: relayed, then wiped */
+				auth_response(s, s->cline.buf, s->cline.len);
+				wipe_line(&s->cline);
+			} else {
+				sess_command(s, s->cline.buf, s->cline.len);
+				if (s->cnt[CMD_AUTH] != 0 && s->cline.len > 5 && ascii_ncasecmp(s->cline.buf, "AUTH ", 5) == 0)
+					wipe_line(&s->cline); /* an initial response carries the password */
+			}
 			break;
 		case PARSE_RC_COUNT:
 			break;

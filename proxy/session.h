@@ -52,7 +52,21 @@ void sess_free_later(struct session *s);
 int sess_send(struct session *s, const char *p, size_t n);
 void sess_client_callbacks(struct session *s);
 
+/* session_auth.c */
+/* auth_offered - may the client see (and use) AUTH now */
+bool auth_offered(const struct session *s);
+void cmd_auth(struct session *s, const struct smtp_cmd *c, const char *line, size_t len);
+/* auth_response - a client line while the backend waits for a SASL response */
+void auth_response(struct session *s, const char *line, size_t len);
+void auth_reply(struct session *s, struct inflight *fi, const struct reply_parser *rp);
+/* auth_sender_ok - false: MAIL was answered (553, the sender is not the user's) */
+bool auth_sender_ok(struct session *s, const char *addr);
+/* auth_blocked_at_connect - 421 written and true if the address is blocked */
+bool auth_blocked_at_connect(const struct config *cfg, const struct sockaddr *sa, int fd, const char *ip);
+
 /* session_policy.c */
+/* policy_authenticated - AUTH succeeded: the filters see it from now on */
+void policy_authenticated(struct session *s);
 /* policy_start - attach the filters and run the connect stage; false: no filters */
 bool policy_start(struct session *s);
 /*

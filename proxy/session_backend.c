@@ -194,7 +194,7 @@ xclient_queue(struct session *s, struct inflight *pos)
 	size_t n;
 
 	n = xclient_build(line, sizeof(line), s->b_xattrs, s->client_ip,
-	    s->client_sa.ss_family == AF_INET6, s->client_port, "[UNAVAILABLE]", s->helo, s->esmtp);
+	    s->client_sa.ss_family == AF_INET6, s->client_port, "[UNAVAILABLE]", s->helo, s->esmtp, s->auth_user);
 	x = pos ? fifo_insert_after(s, pos, FI_INTERNAL, FW_XCLIENT, CMD_XCLIENT)
 		: fifo_push(s, FI_INTERNAL, FW_XCLIENT, CMD_XCLIENT);
 	if (x == NULL)
@@ -279,7 +279,8 @@ backend_quit(struct session *s)
 	    s->brep.line.len == 0 && s->brep.rawlen == 0;
 
 	backend_uncork(s);
-	if (idle && s->cfg->backend_reuse && s->b_xclient_ok && !s->b_txn_open && !s->b_dead &&
+	if (idle && s->cfg->backend_reuse && s->b_xclient_ok && !s->b_txn_open && !s->b_dead && !s->b_authed &&
+	    s->auth_user == NULL &&
 	    !s->txn_lost && s->b_rejects == 0 &&
 	    pool_put(s->w, s->bbev, s->cfg->gen, s->b_uses, s->b_junk, s->b_pipelining, s->b_xattrs)) {
 		s->bbev = NULL; /* the pool owns it now */
@@ -525,10 +526,20 @@ cmd_reply(struct session *s, struct inflight *fi, const struct reply_parser *rp)
 			s->b_txn_open = false;
 			esmtp_parse_caps(rp->raw, rp->rawlen, &caps);
 			s->b_pipelining = caps.pipelining;
-			static const char *const starttls[] = { "STARTTLS", NULL };
+			const char *extra[3] = { NULL, NULL, NULL };
+			char authline[160];
+			int k = 0;
 
-			n = esmtp_rewrite_ehlo(rp->raw, rp->rawlen, s->cfg->hostname, s->cfg->message_size,
-			    s->cfg->tls != NULL && !s->tls ? starttls : NULL, out, sizeof(out));
+			if (s->cfg->tls != NULL && !s->tls)
+				extra[k++] = "STARTTLS";
+			free(s->b_auth_mechs);
+			s->b_auth_mechs = caps.auth[0] ? strdup(caps.auth) : NULL;
+			if (s->b_auth_mechs != NULL && auth_offered(s) && s->auth_user == NULL) {
+				snprintf(authline, sizeof(authline), "AUTH %s", s->b_auth_mechs);
+				extra[k++] = authline;
+			}
+			n = esmtp_rewrite_ehlo(rp->raw, rp->rawlen, s->cfg->hostname, s->cfg->message_size, extra, out,
+			    sizeof(out));
 			if (n > 0)
 				fifo_set_reply(fi, out, n);
 			else /* never the backend's own list: it names what we hide */
@@ -578,6 +589,9 @@ cmd_reply(struct session *s, struct inflight *fi, const struct reply_parser *rp)
 	case CMD_DATA:
 		if (rp->code == 354)
 			data_begin(s);
+		break;
+	case CMD_AUTH:
+		auth_reply(s, fi, rp);
 		break;
 	case CMD_QUIT:
 		fifo_set_replyf(fi, "221 2.0.0 Bye");

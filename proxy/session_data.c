@@ -130,6 +130,7 @@ data_record(struct session *s, const char *ev, int prio, const char *result, con
 		logrec_str(&r, "tls", s->tlsi->version);
 		logrec_str(&r, "tls_cipher", s->tlsi->cipher);
 	}
+	logrec_str(&r, "auth_user", s->auth_user);
 	logrec_str(&r, "config", s->cfg->hash);
 	logrec_emit(&r);
 }

@@ -17,6 +17,7 @@
 #include "config.h"
 #include "log.h"
 #include "mailhdr.h"
+#include "sasl.h"
 #include "session.h"
 #include "tls.h"
 #include "worker.h"
@@ -199,6 +200,7 @@ policy_record(struct session *s, enum sl_stage st, const struct sl_verdict *v, c
 		logrec_str(&r, "tls", s->tlsi->version);
 		logrec_str(&r, "tls_cipher", s->tlsi->cipher);
 	}
+	logrec_str(&r, "auth_user", s->auth_user);
 	logrec_str(&r, "config", s->cfg->hash);
 	logrec_emit(&r);
 }
@@ -333,8 +335,20 @@ policy_sync(struct session *s)
 	struct sl_sess *ss = &s->pol->view;
 
 	ss->helo = s->helo;
+	ss->authenticated = s->auth_user != NULL;
 	ss->mail_from = (s->state == ST_MAIL || s->state == ST_RCPT) ? s->mail_from : NULL;
 	ss->rcpt = NULL;
+}
+
+/* policy_authenticated - see session.h */
+void
+policy_authenticated(struct session *s)
+{
+	if (s->pol == NULL)
+		return;
+	s->pol->view.authenticated = true;
+	fact_set_str(&s->pol->facts, "auth.user", s->auth_user);
+	fact_set_str(&s->pol->facts, "auth.mechanism", sasl_mech_name((enum sasl_mech)s->auth_mech_done));
 }
 
 /* policy_start - see session.h */

@@ -74,12 +74,12 @@ test_xclient(void)
 	static const char want6[] = "XCLIENT ADDR=IPV6:2001:db8::1 HELO=a+2Bb+3Dc+20d PROTO=SMTP\r\n";
 
 	n = xclient_build(out, sizeof(out), XA_ADDR | XA_PORT | XA_NAME | XA_HELO | XA_PROTO, "192.0.2.7",
-	    false, 40312, "[UNAVAILABLE]", "mail.example.net", true);
+	    false, 40312, "[UNAVAILABLE]", "mail.example.net", true, NULL);
 	t_mem_eq(out, n, want4, strlen(want4), "xclient: IPv4, all attributes");
 	n = xclient_build(out, sizeof(out), XA_ADDR | XA_HELO | XA_PROTO, "2001:db8::1", true, 1,
-	    "[UNAVAILABLE]", "a+b=c d", false);
+	    "[UNAVAILABLE]", "a+b=c d", false, NULL);
 	t_mem_eq(out, n, want6, strlen(want6), "xclient: IPv6, xtext HELO, only offered attributes");
-	n = xclient_build(out, sizeof(out), XA_ADDR | XA_HELO, "192.0.2.7", false, 1, "x", NULL, true);
+	n = xclient_build(out, sizeof(out), XA_ADDR | XA_HELO, "192.0.2.7", false, 1, "x", NULL, true, NULL);
 	t_mem_eq(out, n, "XCLIENT ADDR=192.0.2.7\r\n", 24, "xclient: no HELO yet");
 	n = xtext_encode("\x01\xff+", 3, x, sizeof(x));
 	t_mem_eq(x, n, "+01+FF+2B", 9, "xtext: control, 8-bit and '+' encoded");

@@ -5,9 +5,13 @@
         direct  smtp-source -> smtp-sink
         proxy   smtp-source -> sluice -> smtp-sink
   idle  N idle client sessions held open through sluice: RSS per session, idle CPU
+  dnsbl verify, warm up, then timed repetitions of direct and three sluices:
+        plain (no DNS lists), warm and cold (DNSBL lookups against a local rbldnsd,
+        answers cached for an hour / never cached)
 
 Everything runs in a private network namespace (unshare -n, only lo, 127.0.0.1),
-so nothing can reach another host (no DNS).  Every wait and loop is bounded; only
+so nothing can reach another host (the only DNS server is dnsbl mode's rbldnsd
+on 127.0.0.1).  Every wait and loop is bounded; only
 processes started here are stopped, by PID (Popen handles).  See bench/README.md.
 """
 import argparse
@@ -251,12 +255,13 @@ def sink_count(logpath):
     return int(m[-1]) if m else 0
 
 
-def write_conf(a):
-    path = os.path.join(a.out, "sluice.conf")
+def write_conf(a, name="sluice", port=None, extra=()):
+    """RESULTS/NAME.conf: the benchmark configuration, plus extra lines (dnsbl mode)."""
+    path = os.path.join(a.out, f"{name}.conf")
     with open(path, "w") as f:
         f.write(f"# written by bench/smtp_bench.py\n"
                 f"hostname bench.sluice.test\n"
-                f"listen {HOST}:{a.listen_port}\n"
+                f"listen {HOST}:{port or a.listen_port}\n"
                 f"backend {HOST}:{a.sink_port}\n"
                 f"xclient {a.xclient}\n"
                 f"backend_reuse {a.backend_reuse}\n"
@@ -265,26 +270,30 @@ def write_conf(a):
                 f"workers {a.workers}\n"
                 f"limit sessions 20000\n"
                 f"limit sessions_per_ip 20000\n")
+        for line in extra:
+            f.write(line + "\n")
     return path
 
 
-def start_sluice(a):
-    conf = write_conf(a)
+def start_sluice(a, name="sluice", port=None, extra=()):
+    """sluice -c RESULTS/NAME.conf in the foreground, stderr to RESULTS/NAME.log."""
+    port = port or a.listen_port
+    conf = write_conf(a, name, port, extra)
     chk = subprocess.run([a.sluice, "-c", conf, "-t"], capture_output=True, text=True, timeout=30)
     if chk.returncode != 0:
         die(f"sluice -t rejected {conf}: {chk.stderr.strip()}")
-    logpath = os.path.join(a.out, "sluice.log")
+    logpath = os.path.join(a.out, f"{name}.log")
     p = start([a.sluice, "-c", conf], logpath)
-    if not wait_smtp(a.listen_port, 30, p):
-        die(f"sluice did not answer 220 on port {a.listen_port} (see {logpath})")
+    if not wait_smtp(port, 30, p):
+        die(f"sluice did not answer 220 on port {port} (see {logpath})")
     return p
 
 
-def sluice_events(a):
-    """ev=NAME counts in sluice.log (what sluice logged at the configured level)."""
+def sluice_events(a, name="sluice"):
+    """ev=NAME counts in RESULTS/NAME.log (what sluice logged at the configured level)."""
     counts = {}
     try:
-        with open(os.path.join(a.out, "sluice.log"), errors="replace") as f:
+        with open(os.path.join(a.out, f"{name}.log"), errors="replace") as f:
             for line in f:
                 m = re.search(r"ev=(\S+)", line)
                 k = m.group(1) if m else "(other)"
@@ -604,11 +613,427 @@ def mode_idle(a):
     return out
 
 
+# ------------------------------------------------------------------ dnsbl mode
+
+RBLDNSD = "/usr/sbin/rbldnsd"
+DNSBL_TARGETS = ("direct", "plain", "warm", "cold")
+# mode: (zone suffix, TTL of listings and of the SOA record, SOA minimum = negative TTL).
+# Every lookup of the timed runs is a miss (NXDOMAIN), so the negative TTL decides the cache:
+# 3600 s keeps it for the whole run (warm); 0 makes sluice drop it at once (cold). rbldnsd
+# takes no TTL of 0 for listings ($TTL 0 means its default, 35 min), hence 1 s there.
+DNSBL_ZONES = {"warm": ("warm.bench", 3600, 3600), "cold": ("cold.bench", 1, 0)}
+LISTED_SENDER = "x@listed.bench.test"  # on dbl.*.bench: the sanity check expects a 554
+
+
+def zone_files(mode):
+    """{file name: (zone, dataset type, text)} of one mode's two lists."""
+    sfx, ttl, neg = DNSBL_ZONES[mode]
+    head = [f"$SOA {ttl} ns.bench.test hostmaster.bench.test 1 600 300 86400 {neg}", f"$TTL {ttl}"]
+    zen = head + [":127.0.0.2:Listed on the bench list, see https://zen.bench.test/q?ip=$",
+                  "127.0.0.2", "127.0.0.3", "127.0.0.4", "192.0.2.0/24", "198.51.100.7"]
+    dbl = head + [":127.0.1.2:Domain $ is listed", "listed.bench.test", ".spam.bench.test"]
+    return {f"zen.{sfx}.ip4set": (f"zen.{sfx}", "ip4set", "\n".join(zen) + "\n"),
+            f"dbl.{sfx}.dnset": (f"dbl.{sfx}", "dnset", "\n".join(dbl) + "\n")}
+
+
+def dnsbl_conf(a, mode):
+    """The dns and dnsbl blocks of the warm and cold sluice (they differ only in the zones)."""
+    sfx = DNSBL_ZONES[mode][0]
+    return ["dns {", f"  servers {HOST}:{a.dns_port}", "  timeout 500ms", "  tries 2",
+            "  cache_size 10000", "  ttl_min 0s", "  ttl_max 1d", "}",
+            "dnsbl {", f"  list zen.{sfx}=127.0.0.[2..11]*3 {{ txt on }}",
+            f"  list dbl.{sfx}*3 {{ on sender }}", "  threshold 3", "  stage rcpt", "}"]
+
+
+def dns_probe(port, name, timeout=0.3):
+    """One A query over UDP -> (rcode, negative TTL from the SOA in the authority section or None);
+    None if nothing came back. Enough DNS for a readiness and TTL check, nothing more."""
+    qid = int.from_bytes(os.urandom(2), "big")
+    q = qid.to_bytes(2, "big") + b"\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00"
+    q += b"".join(bytes([len(x)]) + x.encode() for x in name.split(".")) + b"\x00\x00\x01\x00\x01"
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(timeout)
+        try:
+            s.sendto(q, (HOST, port))
+            m = s.recv(4096)
+        except OSError:
+            return None
+    if len(m) < 12 or m[:2] != q[:2]:
+        return None
+
+    def skip(off):  # past a (possibly compressed) name
+        while m[off]:
+            if m[off] & 0xC0 == 0xC0:
+                return off + 2
+            off += 1 + m[off]
+        return off + 1
+    rcode, an, ns = m[3] & 0xF, int.from_bytes(m[6:8], "big"), int.from_bytes(m[8:10], "big")
+    off = skip(12) + 4
+    neg = None
+    for i in range(an + ns):
+        off = skip(off)
+        rtype, ttl, rdlen = (int.from_bytes(m[off:off + 2], "big"), int.from_bytes(m[off + 4:off + 8], "big"),
+                             int.from_bytes(m[off + 8:off + 10], "big"))
+        off += 10
+        if i >= an and rtype == 6:  # SOA: the negative TTL is min(its TTL, MINIMUM)
+            neg = min(ttl, int.from_bytes(m[off + rdlen - 4:off + rdlen], "big"))
+        off += rdlen
+    return rcode, neg
+
+
+class Rbldnsd:
+    """rbldnsd on 127.0.0.1:--dns-port, the resolver of the warm and cold sluice, serving both
+    modes' zones. Data in RESULTS/rbldnsd/ (0755, files 0644: it runs as user rbldns)."""
+    STAT = re.compile(r"^rbldnsd: stats for \d+secs? zone (\S+): tot=(\d+) ok=(\d+) nxd=(\d+) err=(\d+)")
+    TOTAL = re.compile(r"^rbldnsd: stats for \d+secs?: tot=(\d+)")
+
+    def __init__(self, a):
+        self.a, self.proc = a, None
+        self.dir = os.path.join(a.out, "rbldnsd")
+        self.log = os.path.join(a.out, "rbldnsd.log")
+        self.zones = {}
+        os.makedirs(self.dir, exist_ok=True)
+        os.chmod(a.out, 0o755)
+        os.chmod(self.dir, 0o755)
+        for mode in DNSBL_ZONES:
+            for fn, (zone, dtype, text) in zone_files(mode).items():
+                with open(os.path.join(self.dir, fn), "w") as f:
+                    f.write(text)
+                os.chmod(os.path.join(self.dir, fn), 0o644)
+                self.zones[zone] = (dtype, fn)
+
+    def start(self):
+        # -n foreground, -c 0: no periodic reload checks; as root it drops to user rbldns
+        cmd = [RBLDNSD, "-n", "-c", "0", "-b", f"{HOST}/{self.a.dns_port}", "-w", self.dir]
+        cmd += [f"{z}:{t}:{fn}" for z, (t, fn) in self.zones.items()]
+        self.proc = start(cmd, self.log)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and self.proc.poll() is None:
+            if dns_probe(self.a.dns_port, "1.0.0.127.zen.warm.bench") is not None:
+                break
+            time.sleep(0.1)
+        else:
+            die(f"rbldnsd did not answer on {HOST}:{self.a.dns_port} (see {self.log})")
+        with open(self.log, errors="replace") as f:
+            text = f.read()
+        if re.search(r"^rbldnsd: file ", text, re.M):
+            die(f"rbldnsd rejected zone data (see {self.log})")
+        # the zones answer as designed: 127.0.0.1 and bench.test unlisted, the negative TTLs
+        for mode, (sfx, _ttl, neg) in DNSBL_ZONES.items():
+            for name, want in ((f"1.0.0.127.zen.{sfx}", (3, neg)), (f"bench.test.dbl.{sfx}", (3, neg)),
+                               (f"2.0.0.127.zen.{sfx}", (0, None)), (f"listed.bench.test.dbl.{sfx}", (0, None))):
+                got = dns_probe(self.a.dns_port, name, 2.0)
+                if got != want:
+                    die(f"rbldnsd answers {name}: (rcode, negative TTL) {got}, expected {want}")
+        return self
+
+    def stats(self):
+        """{zone: queries} since rbldnsd started ('*': all): SIGUSR1 makes it print its counters."""
+        def text():
+            with open(self.log, errors="replace") as f:
+                return f.read().splitlines()
+        n0 = sum(1 for ln in text() if self.TOTAL.match(ln))
+        self.proc.send_signal(signal.SIGUSR1)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            lines = text()
+            tot = [i for i, ln in enumerate(lines) if self.TOTAL.match(ln)]
+            if len(tot) > n0:
+                out = {"*": int(self.TOTAL.match(lines[tot[-1]]).group(1))}
+                i = tot[-1] - 1
+                while i >= 0 and self.STAT.match(lines[i]):
+                    m = self.STAT.match(lines[i])
+                    out[m.group(1)] = int(m.group(2))
+                    i -= 1
+                return out
+            time.sleep(0.02)
+        die(f"rbldnsd printed no statistics after SIGUSR1 (see {self.log})")
+
+
+def udp_counters():
+    """Udp counters of this network namespace: (OutDatagrams, InErrors + RcvbufErrors + NoPorts)."""
+    with open("/proc/net/snmp") as f:
+        lines = f.read().splitlines()
+    for i in range(0, len(lines) - 1, 2):
+        if lines[i].startswith("Udp:"):
+            d = dict(zip(lines[i].split()[1:], (int(x) for x in lines[i + 1].split()[1:])))
+            return d["OutDatagrams"], d["InErrors"] + d["RcvbufErrors"] + d["NoPorts"]
+    return 0, 0
+
+
+def smtp_try(port, sender):
+    """One session: EHLO, MAIL FROM:<sender>, RCPT -> (MAIL code, RCPT code, RCPT text)."""
+    import smtplib
+    with smtplib.SMTP(HOST, port, local_hostname="client.bench.test", timeout=10) as s:
+        s.ehlo()
+        mc, _ = s.mail(sender)
+        rc, rt = s.rcpt("rcpt@bench.test")
+        try:
+            s.quit()
+        except smtplib.SMTPException:
+            pass
+    return mc, rc, rt.decode(errors="replace")
+
+
+def dnsbl_sanity(a, ports):
+    """A listed sender domain is refused by warm and cold (lookups answered, filter active), not by plain."""
+    bad = []
+    for tgt in ("plain", "warm", "cold"):
+        mc, rc, rt = smtp_try(ports[tgt], LISTED_SENDER)
+        want = 250 if tgt == "plain" else 554
+        if mc != 250 or rc != want or (tgt != "plain" and f"listed on dbl.{tgt}.bench" not in rt):
+            bad.append(f"{tgt}: MAIL {mc}, RCPT {rc} {rt!r} (expected RCPT {want})")
+    if bad:
+        die("dnsbl sanity check: " + "; ".join(bad))
+    return "ok"
+
+
+def dnsbl_order(rep):
+    """Run order of one repetition: rotated by rep, reversed on even reps."""
+    k = (rep - 1) % len(DNSBL_TARGETS)
+    order = list(DNSBL_TARGETS[k:] + DNSBL_TARGETS[:k])
+    return order[::-1] if rep % 2 == 0 else order
+
+
+def mode_dnsbl(a):
+    if not os.access(RBLDNSD, os.X_OK):
+        die(f"missing {RBLDNSD} (apt-get install rbldnsd)")
+    ports = {"direct": a.sink_port, "plain": a.listen_port, "warm": a.listen_port + 1,
+             "cold": a.listen_port + 2}
+    rbl = Rbldnsd(a)
+    zones = {m: [z for z in rbl.zones if z.endswith("." + DNSBL_ZONES[m][0])] for m in DNSBL_ZONES}
+    meta = write_meta(a, [f"dnsbl: -m {a.msgs} -s {a.sessions} -l {a.size} -n {a.reps} verify {a.verify} "
+                          f"warmup {a.warmup} cooldown {a.cooldown}s settle {a.settle}s",
+                          f"ports: sink {a.sink_port}, sluice plain {ports['plain']} warm {ports['warm']} "
+                          f"cold {ports['cold']}, rbldnsd {HOST}:{a.dns_port} (udp)"])
+    maxconn = max(1024, a.sessions * 2 + 256)
+    rbl.start()
+    sink, sinklog = start_sink(a, True, maxconn, "verify")
+    sl = {"plain": start_sluice(a, "sluice-plain", ports["plain"]),
+          "warm": start_sluice(a, "sluice-warm", ports["warm"], dnsbl_conf(a, "warm")),
+          "cold": start_sluice(a, "sluice-cold", ports["cold"], dnsbl_conf(a, "cold"))}
+
+    def qcount(st, tgt):
+        return sum(st.get(z, 0) for z in zones.get(tgt, ()))
+
+    # 1. verify every path against the counting sink; the dnsbl sluices must ask rbldnsd
+    verify_q = {}
+    for tgt in DNSBL_TARGETS:
+        before, st0 = sink_count(sinklog), rbl.stats()
+        r = run_source(a, ports[tgt], a.verify, min(a.sessions, a.verify),
+                       os.path.join(a.out, f"verify-{tgt}.log"), a.run_timeout)
+        got = 0
+        for _ in range(50):
+            got = sink_count(sinklog) - before
+            if got >= a.verify:
+                break
+            time.sleep(0.2)
+        if r["rc"] != 0 or got != a.verify or r["output"].strip():
+            die(f"verification via {tgt}: smtp-source rc={r['rc']}, sink counted {got} of {a.verify}; "
+                f"source output: {r['output'][-500:]!r}")
+        st1 = rbl.stats()
+        verify_q[tgt] = {m: qcount(st1, m) - qcount(st0, m) for m in DNSBL_ZONES}
+        other = sum(v for m, v in verify_q[tgt].items() if m != tgt)
+        if other or (tgt in DNSBL_ZONES and verify_q[tgt][tgt] == 0):
+            die(f"verification via {tgt}: rbldnsd queries per zone set {verify_q[tgt]}: "
+                f"expected some for {tgt} only")
+        log(f"verified: {a.verify} messages via {tgt} reached the counting sink; DNS queries "
+            f"{verify_q[tgt].get(tgt, 0)}")
+    sanity0 = dnsbl_sanity(a, ports)
+    stop(sink)
+    sink, _ = start_sink(a, False, maxconn, "timed")
+    # 2. warm up (this also fills the warm sluice's per-worker caches)
+    for tgt in DNSBL_TARGETS:
+        r = run_source(a, ports[tgt], a.warmup, a.sessions, os.path.join(a.out, f"warmup-{tgt}.log"),
+                       a.run_timeout)
+        if r["rc"] != 0:
+            die(f"warmup via {tgt} failed rc={r['rc']}: {r['output'][-500:]!r}")
+    time.sleep(a.cooldown)
+    rss_warm = {t: status_kb(p.pid, "VmRSS") for t, p in sl.items()}
+    log(f"warmup done ({a.warmup} msgs per target)")
+    # 3. timed repetitions: direct, plain, warm, cold in a rotating order. A run during which
+    #    another process took more than --noise-max cores is kept in results.tsv but not counted
+    #    and is repeated at once (at most twice per run, --retries x 4 runs in all), so the runs
+    #    of a repetition stay close together in time.
+    rows, counted, rep, budget = [], 0, 0, a.retries * len(DNSBL_TARGETS)
+
+    def all_alive():
+        return all(alive(p.pid) for p in sl.values()) and alive(rbl.proc.pid)
+
+    def snap():
+        return ({t: cpu_s(p.pid) for t, p in sl.items()}, cpu_s(sink.pid), rchar(sink.pid),
+                tcp_active_opens(), host_busy(), cpu_s(rbl.proc.pid), udp_counters())
+
+    def one_run(rep, tgt, attempt):
+        time.sleep(a.cooldown)
+        busy0 = wait_quiet(a.quiet_max, a.quiet_wait)
+        st0 = rbl.stats()
+        pre = snap()
+        tag = f"{rep}-{tgt}" + (f"-{attempt}" if attempt else "")
+        r = run_source(a, ports[tgt], a.msgs, a.sessions, os.path.join(a.out, f"source-{tag}.log"),
+                       a.run_timeout)
+        time.sleep(a.settle)
+        post = snap()
+        st1 = rbl.stats()
+        sl_cpu = {t: post[0][t] - pre[0][t] for t in sl}
+        sk_cpu, rbl_cpu = post[1] - pre[1], post[5] - pre[5]
+        status = "ok"
+        if r["timed_out"]:
+            status = "timeout"
+        elif r["rc"] != 0:
+            status = f"rc{r['rc']}"
+        elif r["output"].strip():
+            status = "srcmsg"
+        elif post[2] - pre[2] < a.msgs * a.size:
+            status = "short"
+        elif not all_alive():
+            status = "died"
+        host_cpu = (post[4][0] - pre[4][0]) / CLK
+        ours = r["src_cpu"] + sk_cpu + sum(sl_cpu.values()) + rbl_cpu
+        own = sl_cpu.get(tgt)
+        q = {m: qcount(st1, m) - qcount(st0, m) for m in DNSBL_ZONES}
+        row = {"rep": rep, "target": tgt, "attempt": attempt, "status": status, "msgs": a.msgs,
+               "wall_s": round(r["wall"], 3), "msgs_per_s": round(a.msgs / r["wall"], 1),
+               "src_cpu_s": round(r["src_cpu"], 2), "sink_cpu_s": round(sk_cpu, 2),
+               "sluice_cpu_s": round(own, 2) if own is not None else "",
+               "rbldnsd_cpu_s": round(rbl_cpu, 2),
+               "src_us_per_msg": round(r["src_cpu"] / a.msgs * 1e6, 1),
+               "sink_us_per_msg": round(sk_cpu / a.msgs * 1e6, 1),
+               "sluice_us_per_msg": round(own / a.msgs * 1e6, 1) if own is not None else "",
+               "rbldnsd_us_per_msg": round(rbl_cpu / a.msgs * 1e6, 1),
+               "dns_queries": st1["*"] - st0["*"],
+               "dns_q_per_msg": round((st1["*"] - st0["*"]) / a.msgs, 4),
+               "dns_q_warm_zones": q["warm"], "dns_q_cold_zones": q["cold"],
+               "udp_out_per_msg": round((post[6][0] - pre[6][0]) / a.msgs, 4),
+               "udp_errors": post[6][1] - pre[6][1],
+               "sink_bytes_per_msg": round((post[2] - pre[2]) / a.msgs),
+               "tcp_opens_per_msg": round((post[3] - pre[3]) / a.msgs, 2),
+               "foreign_cpu_s": round(host_cpu - ours, 2), "busy_before": round(busy0, 2)}
+        row["noisy"] = int(row["foreign_cpu_s"] > a.noise_max * (r["wall"] + a.settle))
+        row["counted"] = 0
+        log(f"rep {rep} {tgt}: {status} {row['msgs_per_s']} msg/s wall {row['wall_s']}s"
+            + (f" sluice {row['sluice_us_per_msg']} us/msg" if own is not None else "")
+            + f" dns {row['dns_q_per_msg']} q/msg rbldnsd {row['rbldnsd_us_per_msg']} us/msg"
+            + f" foreign {row['foreign_cpu_s']} s")
+        if status != "ok":
+            log(f"  smtp-source output: {r['output'][-800:]!r}")
+        return row
+
+    while counted < a.reps and all_alive():
+        rep += 1
+        for tgt in dnsbl_order(rep):
+            for attempt in range(3):
+                row = one_run(rep, tgt, attempt)
+                rows.append(row)
+                if not row["noisy"] or attempt == 2 or budget == 0 or not all_alive():
+                    break
+                budget -= 1
+                log(f"rep {rep} {tgt} disturbed by another process (foreign CPU); repeating this run")
+            row["counted"] = 1
+            if not all_alive():
+                log("a sluice or rbldnsd is gone; stopping the timed runs")
+                break
+        counted += 1
+    # 4. a listed sender is still refused; peaks; stop; summary
+    sanity1 = dnsbl_sanity(a, ports) if all_alive() else "skipped (a process died)"
+    mem = {t: (status_kb(p.pid, "VmRSS"), status_kb(p.pid, "VmHWM"), status_kb(p.pid, "Threads"))
+           for t, p in sl.items()}
+    rbl_rss = status_kb(rbl.proc.pid, "VmRSS")
+    rcs = {t: stop(p) for t, p in sl.items()}
+    stop(sink)
+    rbl_total = rbl.stats() if rbl.proc.poll() is None else {}
+    stop(rbl.proc)
+    with open(os.path.join(a.out, "results.tsv"), "w") as f:
+        f.write("\t".join(rows[0].keys()) + "\n" if rows else "")
+        for row in rows:
+            f.write("\t".join(str(v) for v in row.values()) + "\n")
+    return dnsbl_summary(a, meta, rows, rss_warm, mem, rbl_rss, rcs, rbl_total, verify_q, sanity0, sanity1)
+
+
+def dnsbl_summary(a, meta, rows, rss_warm, mem, rbl_rss, rcs, rbl_total, verify_q, sanity0, sanity1):
+    out = [f"== sluice dnsbl run: -m {a.msgs} -s {a.sessions} -l {a.size} -n {a.reps}, one session per "
+           f"message, log_level {a.log_level}, workers {a.workers}, xclient {a.xclient}, "
+           f"backend_reuse {a.backend_reuse}", meta[1],
+           "plain: no dns/dnsbl blocks.  warm/cold: dnsbl { list zen.X=127.0.0.[2..11]*3 { txt on }; "
+           "list dbl.X*3 { on sender }; threshold 3; stage rcpt }, dns { timeout 500ms; tries 2; "
+           "cache_size 10000; ttl_min 0s; ttl_max 1d } against rbldnsd; zone TTLs: warm negative 3600 s, "
+           "cold negative 0 s",
+           f"{'target':<7} {'ok':>5}  {'msgs/s median [min-max]':<24} {'ratio vs direct':<22} "
+           f"{'sluice us/msg':<20} {'rbldnsd us/msg':<17} {'DNS q/msg':<22} {'sink us/msg':<17} "
+           f"{'foreign cpu s':<16}"]
+    cnt = [r for r in rows if r["counted"]]
+    by = {t: [r for r in cnt if r["target"] == t and r["status"] == "ok"] for t in DNSBL_TARGETS}
+    reps = sorted({r["rep"] for r in cnt})
+    per = {rep: {r["target"]: r for r in cnt if r["rep"] == rep and r["status"] == "ok"} for rep in reps}
+
+    def paired(f, need):
+        return [f(d) for d in per.values() if all(t in d for t in need)]
+    for t in DNSBL_TARGETS:
+        ok = by[t]
+        n = len([r for r in cnt if r["target"] == t])
+        col = lambda k: [r[k] for r in ok if r[k] != ""]  # noqa: E731
+        ratio = paired(lambda d: d[t]["msgs_per_s"] / d["direct"]["msgs_per_s"], ("direct", t))
+        out.append(f"{t:<7} {len(ok):>2}/{n:<2}  {fmt(col('msgs_per_s')):<24} "
+                   f"{fmt(ratio, '{:.3f}') if t != 'direct' else '-':<22} "
+                   f"{fmt(col('sluice_us_per_msg'), '{:.1f}') if t != 'direct' else '-':<20} "
+                   f"{fmt(col('rbldnsd_us_per_msg'), '{:.1f}'):<17} {fmt(col('dns_q_per_msg'), '{:.3f}'):<22} "
+                   f"{fmt(col('sink_us_per_msg'), '{:.1f}'):<17} {fmt(col('foreign_cpu_s'), '{:.2f}'):<16}")
+    ovh = {m: paired(lambda d, m=m: (d["plain"]["msgs_per_s"] / d[m]["msgs_per_s"] - 1) * 100, ("plain", m))
+           for m in ("warm", "cold")}
+    dcpu = {m: paired(lambda d, m=m: d[m]["sluice_us_per_msg"] - d["plain"]["sluice_us_per_msg"], ("plain", m))
+            for m in ("warm", "cold")}
+    for m in ("warm", "cold"):
+        out.append(f"overhead {m} vs plain (plain msgs/s / {m} msgs/s - 1, per repetition): "
+                   f"{fmt(ovh[m], '{:+.1f}')} %   sluice CPU added: {fmt(dcpu[m], '{:+.1f}')} us/msg"
+                   + (f"   target < 10 %: {'PASS' if ovh[m] and statistics.median(ovh[m]) < 10 else 'FAIL'}"
+                      if m == "warm" else ""))
+    for m in ("warm", "cold"):
+        ok = by[m]
+        q = [r["dns_q_per_msg"] for r in ok]
+        udp = [r["udp_out_per_msg"] for r in ok]
+        err = sum(r["udp_errors"] for r in ok)
+        out.append(f"DNS queries per message, {m}: {fmt(q, '{:.3f}')} (rbldnsd's count; UDP datagrams out "
+                   f"per message {fmt(udp, '{:.3f}')}, query + reply; UDP errors {err})")
+    out.append("  each session makes 2 lookups (A of 1.0.0.127.zen.X at connect, A of bench.test.dbl.X at MAIL; "
+               "TXT only for a listing): cold q/msg below 2 means lookups joined an identical query in flight")
+    out.append(f"DNS queries during verification ({a.verify} msgs each): "
+               + ", ".join(f"{t} {v.get(t, 0)}" for t, v in verify_q.items() if t in DNSBL_ZONES)
+               + f"; rbldnsd total at the end: {rbl_total.get('*', '?')}")
+    out.append(f"sanity (sender {LISTED_SENDER} refused by warm and cold, accepted by plain): "
+               f"after verify {sanity0}, at the end {sanity1}")
+    for t in ("plain", "warm", "cold"):
+        rss, hwm, thr = mem[t]
+        ev = sluice_events(a, f"sluice-{t}")
+        out.append(f"sluice-{t}: RSS after warmup {rss_warm[t] / 1024:.1f} MiB, at end {rss / 1024:.1f} MiB, "
+                   f"peak {hwm / 1024:.1f} MiB, threads {thr}, exit {rcs[t]}; log events: "
+                   + (", ".join(f"{k}={v}" for k, v in sorted(ev.items())) or "none"))
+    out.append(f"rbldnsd RSS at end {rbl_rss / 1024:.1f} MiB")
+    dropped = [f"{r['target']}#{r['rep']}" for r in rows if not r["counted"]]
+    if dropped:
+        out.append(f"runs repeated because another process competed (not in the figures): {', '.join(dropped)}")
+    noisy = [f"{r['target']}#{r['rep']}({r['foreign_cpu_s'] / (r['wall_s'] + a.settle):.2f} core)"
+             for r in cnt if r["noisy"]]
+    if noisy:
+        out.append(f"WARNING: foreign CPU > {a.noise_max} core in counted runs " + ", ".join(noisy)
+                   + " (retries exhausted): figures are disturbed; repeat on a quiet host")
+    src = [r["src_cpu_s"] for t in ("plain", "warm", "cold") for r in by[t]]
+    if len(src) > 1 and max(src) > 1.2 * min(src):
+        out.append(f"note: smtp-source CPU of the proxied runs spans {min(src):.2f}-{max(src):.2f} s for the "
+                   f"same work: the CPUs ran at different speeds")
+    bad = [f"{r['target']}#{r['rep']}({r['status']})" for r in rows if r["status"] != "ok"]
+    if bad:
+        out.append("FAILED RUNS: " + ", ".join(bad) + " (see source-REP-TARGET.log, sluice-*.log)")
+    out.append("(ratio and overhead are computed per repetition, from runs minutes apart at most, then "
+               "median [min-max];\n us/msg = CPU microseconds per message from /proc/PID/stat; foreign = host "
+               "busy CPU - source - sink - sluices - rbldnsd)")
+    return out
+
+
 # ------------------------------------------------------------------ main
 
 def main():
     ap = argparse.ArgumentParser(description="sluice benchmark (see bench/README.md)")
-    ap.add_argument("mode", choices=["run", "idle"])
+    ap.add_argument("mode", choices=["run", "idle", "dnsbl"])
     ap.add_argument("-m", dest="msgs", type=int, default=20000, help="messages per timed run")
     ap.add_argument("-s", dest="sessions", type=int, default=20, help="concurrent sessions")
     ap.add_argument("-l", dest="size", type=int, default=2048, help="message body bytes")
@@ -633,14 +1058,17 @@ def main():
     ap.add_argument("--backend-reuse", choices=["on", "off"], default="off",
                     help="sluice keeps clean backend connections for later sessions")
     ap.add_argument("--sink-port", type=int, default=20025)
-    ap.add_argument("--listen-port", type=int, default=20026)
+    ap.add_argument("--listen-port", type=int, default=20026,
+                    help="sluice (dnsbl mode: plain; warm and cold listen on the next two ports)")
+    ap.add_argument("--dns-port", type=int, default=20053, help="dnsbl: rbldnsd's UDP port")
     ap.add_argument("--out", default=None, help="results dir (default bench/results/MODE-TIME)")
     a = ap.parse_args()
     a.conns = [int(x) for x in a.conns.split(",")]
     if not (1 <= a.msgs <= 10_000_000 and 1 <= a.sessions <= 5000 and 1 <= a.reps <= 50
             and a.size >= 0 and 1 <= a.verify <= 100000 and a.warmup >= 0
             and all(1 <= c <= 19000 for c in a.conns) and 1 <= a.batch <= 1000
-            and 0 < a.hold <= 600 and a.sink_port != a.listen_port):
+            and 0 < a.hold <= 600 and a.sink_port not in (a.listen_port, a.listen_port + 1, a.listen_port + 2)
+            and 1024 <= a.dns_port <= 65535 and a.listen_port + 2 <= 65535):
         die("argument out of range")
     enter_netns(sys.argv[1:])
     if a.sluice is None:
@@ -659,14 +1087,15 @@ def main():
     a.out = os.path.abspath(a.out or os.path.join(HERE, "results",
                                                   f"{a.mode}-{time.strftime('%Y%m%d-%H%M%S')}"))
     os.makedirs(a.out, exist_ok=True)
-    for p in (a.sink_port, a.listen_port):
+    ports = [a.sink_port, a.listen_port] + ([a.listen_port + 1, a.listen_port + 2] if a.mode == "dnsbl" else [])
+    for p in ports:
         if not port_free(p):
             die(f"port {p} already in use")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     signal.signal(signal.SIGINT, lambda *_: sys.exit(130))
     log(f"results in {a.out}")
     try:
-        out = mode_run(a) if a.mode == "run" else mode_idle(a)
+        out = {"run": mode_run, "idle": mode_idle, "dnsbl": mode_dnsbl}[a.mode](a)
     finally:
         cleanup()
     text = "\n".join(out) + "\n"

@@ -176,6 +176,19 @@ class TestVerdicts(DnsblCase):
         rec = sl.wait_decision(event="policy.pass")
         self.assertEqual((rec["dnsbl"]["result"], rec["dnsbl"]["allowed_by"]), ("allowed", "allow_threshold"))
 
+    def test_authenticated_client_skips_the_verdict(self):
+        import base64
+        fb, sl = self.start(extra=self.dnsbl("list zen.test*3", "threshold 3") + ["auth offer always"])
+        c = self.session(sl, source="127.0.0.2")           # listed, but a roaming user of ours
+        c.cmd("AUTH PLAIN " + base64.b64encode(b"\0alice@example.test\0pw").decode(), expect=235)
+        c.cmd("MAIL FROM:<alice@example.test>", expect=250)
+        c.cmd("RCPT TO:<bob@remote.example>", expect=250)
+        c.quit()
+        self.assertEqual([d for d in sl.decisions() if d["event"] == "policy.reject"], [])
+        other = self.session(sl, source="127.0.0.2")       # the same address without AUTH is refused
+        other.cmd("MAIL FROM:<x@client.test>", expect=250)
+        other.cmd("RCPT TO:<bob@remote.example>", expect=554)
+
     def test_cidr_allow_skips_lookups(self):
         fb, sl = self.start_dnsbl("list zen.test*3", "threshold 3", "allow 127.0.0.0/30")
         mark = self.lab.mark()

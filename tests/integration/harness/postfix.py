@@ -15,6 +15,13 @@ domain example.test (users alice, bob, carol, postmaster by default), rejects
 unknown recipients at RCPT with 550 5.1.1 and non-local domains with 554
 5.7.1, and trusts XCLIENT/XFORWARD from 127.0.0.0/8.
 
+With sasl=PrivateDovecot(...) it also offers SMTP AUTH (Dovecot SASL, no TLS
+required): an authenticated client may relay to any domain (the message is
+accepted, then bounced by the `error:` default transport: nothing leaves),
+an unauthenticated one still gets 554 5.7.1 Relay access denied. mynetworks
+(127.0.0.0/8) is not in smtpd_relay_restrictions, so a loopback client is
+not trusted for relaying by its address.
+
 It must be run as root (Postfix's master runs as root and drops privileges).
 It uses the installed binaries (/usr/sbin/postfix, /usr/lib/postfix/sbin) and
 the shared meta files in /etc/postfix read-only; it never touches the stock
@@ -150,12 +157,18 @@ class PrivatePostfix:
       unix_socket          also run smtpd on a UNIX socket (see .unix_path)
       main_cf              dict of extra/overriding main.cf parameters
       master_cf_extra      extra master.cf text
+      sasl                 a PrivateDovecot (harness/dovecot.py) to enable SMTP
+                           AUTH with. Not started yet: start() starts it with
+                           its socket at <queue_dir>/private/auth
+                           (smtpd_sasl_path = private/auth) and stop() stops
+                           it. Already started: its own socket_path is used
+                           and its lifetime is the caller's business.
     """
 
     def __init__(self, port=None, name=None, domain="example.test", users=None,
                  message_size_limit=10240000, helo_required=False,
                  long_queue_ids=False, unix_socket=False, main_cf=None,
-                 master_cf_extra=""):
+                 master_cf_extra="", sasl=None):
         ok, why = postfix_available()
         if not ok:
             raise PostfixError(why)
@@ -175,6 +188,8 @@ class PrivatePostfix:
         self.unix_socket = unix_socket
         self.main_cf_extra = dict(main_cf or {})
         self.master_cf_extra = master_cf_extra
+        self.sasl = sasl
+        self._owns_sasl = False
         self.syslog_name = "postfix-" + self.name
         self.hostname = "%s.postfix.test" % self.name.replace("_", "-").lower()
 
@@ -212,6 +227,26 @@ class PrivatePostfix:
     @property
     def address(self):
         return "%s:%d" % (self.host, self.port)
+
+    @property
+    def sasl_socket(self):
+        """Absolute path of the Dovecot auth socket smtpd uses (None without sasl)."""
+        if self.sasl is None:
+            return None
+        if self.sasl.started and not self._owns_sasl:
+            return self.sasl.socket_path
+        return os.path.join(self.queue_dir, "private", "auth")
+
+    @property
+    def sasl_path(self):
+        """The smtpd_sasl_path value (None without sasl): 'private/auth',
+        relative to queue_directory (smtpd is not chrooted here, its cwd is
+        the queue dir), or a started PrivateDovecot's absolute socket path."""
+        if self.sasl is None:
+            return None
+        if self.sasl.started and not self._owns_sasl:
+            return self.sasl.socket_path
+        return "private/auth"
 
     # --------------------------------------------------------------- config
     def _vuid(self):
@@ -291,8 +326,26 @@ class PrivatePostfix:
             "error_notice_recipient": "postmaster@" + self.domain,
             "delay_notice_recipient": "postmaster@" + self.domain,
         }
+        if self.sasl is not None:
+            p.update(self.sasl_main_cf_params())
         p.update(self.main_cf_extra)
         return p
+
+    def sasl_main_cf_params(self):
+        """main.cf parameters set on top of the defaults when sasl is given."""
+        return {
+            "smtpd_sasl_auth_enable": "yes",
+            "smtpd_sasl_type": "dovecot",
+            "smtpd_sasl_path": self.sasl_path,
+            "smtpd_sasl_service": "smtp",
+            "smtpd_sasl_security_options": "noanonymous",
+            "smtpd_sasl_local_domain": "",
+            "smtpd_sasl_authenticated_header": "no",
+            # sluice terminates TLS: Postfix sees plaintext from sluice
+            "smtpd_tls_auth_only": "no",
+            "broken_sasl_auth_clients": "no",
+            "smtpd_relay_restrictions": "permit_sasl_authenticated, reject_unauth_destination",
+        }
 
     def _write_config(self):
         os.makedirs(self.config_dir, mode=0o755)
@@ -342,6 +395,7 @@ class PrivatePostfix:
             self._write_config()
             self._start_watchdog()
             self._run(["check"], timeout=timeout)
+            self._start_sasl(timeout)
             self._run(["start"], timeout=timeout)
             self.started = True
             self.wait_ready(timeout=timeout)
@@ -349,6 +403,19 @@ class PrivatePostfix:
             self.stop()
             raise
         return self
+
+    def _start_sasl(self, timeout):
+        """Start an unstarted PrivateDovecot with its socket in private/
+        (which `postfix check` has just created, postfix-owned 0700)."""
+        if self.sasl is None or self.sasl.started:
+            return
+        private = os.path.join(self.queue_dir, "private")
+        if not os.path.isdir(private):
+            pw = pwd.getpwnam("postfix")
+            os.makedirs(private, mode=0o700)
+            os.chown(private, pw.pw_uid, 0)
+        self._owns_sasl = True
+        self.sasl.start(socket_path=self.sasl_socket, timeout=timeout)
 
     def _start_watchdog(self):
         """A process in its own session that aborts this instance and removes
@@ -489,6 +556,12 @@ class PrivatePostfix:
                     pass
         finally:
             self.started = False
+            if self._owns_sasl:
+                self._owns_sasl = False
+                try:
+                    self.sasl.stop()
+                except Exception:  # noqa: BLE001 - still remove our dir
+                    pass
             self._stop_watchdog()
             if self._cleanup_token is not None:
                 unregister_cleanup(self._cleanup_token)
@@ -540,12 +613,14 @@ class PrivatePostfix:
 
     def queue_info(self):
         """qid -> dict with what the log says about that queue file:
-        client, orig_client (XCLIENT), message_id, from, size, nrcpt,
-        to (list), status (list), committed (qmgr saw it, i.e. the message
-        was accepted with 250), removed, lines."""
+        client, orig_client (XCLIENT), sasl_method and sasl_username (SMTP
+        AUTH), message_id, from, size, nrcpt, to (list), status (list),
+        committed (qmgr saw it, i.e. the message was accepted with 250),
+        removed, lines."""
         info = {}
         for r in self.log_records():
             q = info.setdefault(r["qid"], {"qid": r["qid"], "client": None, "orig_client": None,
+                                           "sasl_method": None, "sasl_username": None,
                                            "message_id": None, "from": None, "size": None,
                                            "nrcpt": None, "to": [], "status": [],
                                            "committed": False, "removed": False, "lines": []})
@@ -558,6 +633,12 @@ class PrivatePostfix:
                 m = re.search(r"orig_client=(\S+?)(?:,|$)", rest)
                 if m:
                     q["orig_client"] = m.group(1)
+                m = re.search(r"sasl_method=(\S+?)(?:,|$)", rest)
+                if m:
+                    q["sasl_method"] = m.group(1)
+                m = re.search(r"sasl_username=(\S+?)(?:,|$)", rest)
+                if m:
+                    q["sasl_username"] = m.group(1)
             elif prog == "cleanup":
                 m = re.match(r"message-id=(.*)$", rest)
                 if m:

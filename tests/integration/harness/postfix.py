@@ -16,11 +16,15 @@ unknown recipients at RCPT with 550 5.1.1 and non-local domains with 554
 5.7.1, and trusts XCLIENT/XFORWARD from 127.0.0.0/8.
 
 With sasl=PrivateDovecot(...) it also offers SMTP AUTH (Dovecot SASL, no TLS
-required): an authenticated client may relay to any domain (the message is
-accepted, then bounced by the `error:` default transport: nothing leaves),
-an unauthenticated one still gets 554 5.7.1 Relay access denied. mynetworks
+required): an authenticated client may relay to any domain, an
+unauthenticated one still gets 554 5.7.1 Relay access denied. mynetworks
 (127.0.0.0/8) is not in smtpd_relay_restrictions, so a loopback client is
-not trusted for relaying by its address.
+not trusted for relaying by its address. Relayed mail does not leave either:
+default_transport is then `relayed`, a virtual(8) that stores every
+non-local recipient's copy in one maildir, <tmp>/mail/relayed/ (see
+relayed_messages()). Without sasl, default_transport stays `error:` (an
+`error:` transport makes smtpd refuse the recipient at RCPT with 550 5.7.1,
+so authenticated relaying needs a transport that accepts).
 
 It must be run as root (Postfix's master runs as root and drops privileges).
 It uses the installed binaries (/usr/sbin/postfix, /usr/lib/postfix/sbin) and
@@ -114,6 +118,8 @@ class DeliveredMessage:
     def __repr__(self):
         return "<DeliveredMessage %s %s qid=%s>" % (self.mailbox, self.message_id, self.queue_id)
 
+
+_RELAYED = "relayed"     # maildir (under mail_dir) for relayed mail, sasl only
 
 _MASTER_CF = """\
 # Private test instance: every service unchrooted, smtpd on one loopback port.
@@ -345,7 +351,22 @@ class PrivatePostfix:
             "smtpd_tls_auth_only": "no",
             "broken_sasl_auth_clients": "no",
             "smtpd_relay_restrictions": "permit_sasl_authenticated, reject_unauth_destination",
+            # authenticated relaying must be accepted at RCPT (an error:
+            # transport is refused there): deliver it to one local maildir
+            "default_transport": "relayed",
+            "relay_transport": "relayed",
         }
+
+    def _master_cf_extra(self):
+        extra = self.master_cf_extra
+        if self.sasl is not None:
+            if extra and not extra.endswith("\n"):
+                extra += "\n"
+            # relayed mail (sasl only): every recipient's copy goes to
+            # <mail_dir>/relayed/ (a static map: any address is "known")
+            extra += ("relayed   unix  -       n       n       -       -       virtual\n"
+                      "  -o virtual_mailbox_maps=static:%s/\n" % _RELAYED)
+        return extra
 
     def _write_config(self):
         os.makedirs(self.config_dir, mode=0o755)
@@ -366,7 +387,7 @@ class PrivatePostfix:
         with open(os.path.join(self.config_dir, "master.cf"), "w") as f:
             f.write(_MASTER_CF.format(listen="127.0.0.1:%d" % self.port,
                                       unix_listen=unix_line,
-                                      extra=self.master_cf_extra))
+                                      extra=self._master_cf_extra()))
         with open(os.path.join(self.config_dir, "vmailbox"), "w") as f:
             for u in self.users:
                 f.write("%s@%s %s/%s/\n" % (u, self.domain, self.domain, u))
@@ -685,6 +706,46 @@ class PrivatePostfix:
         return len(self.maillog())
 
     # -------------------------------------------------------- delivered mail
+    @property
+    def relay_dir(self):
+        """Maildir receiving relayed (non-local) mail when sasl is enabled."""
+        return os.path.join(self.mail_dir, _RELAYED)
+
+    def relayed_messages(self):
+        """Messages relayed to non-local domains (sasl only; oldest first).
+        .mailbox is the recipient (the Delivered-To: header)."""
+        if not self.dir:
+            return []
+        out = []
+        for path in glob.glob(os.path.join(self.relay_dir, "new", "*")):
+            try:
+                with open(path, "rb") as f:
+                    raw = f.read()
+                st = os.stat(path)
+            except OSError:
+                continue
+            dm = DeliveredMessage(path, None, raw)
+            dm.mailbox = dm.delivered_to
+            dm.mtime = st.st_mtime
+            out.append(dm)
+        out.sort(key=lambda m: (m.mtime, m.path))
+        return out
+
+    def wait_for_relayed(self, message_id, timeout=15, count=1):
+        """Wait (bounded) until `count` relayed copies of the message with
+        this Message-ID are in the relay maildir; return them."""
+        want = _norm_mid(message_id)
+
+        def ready():
+            found = [m for m in self.relayed_messages()
+                     if m.message_id and _norm_mid(m.message_id) == want]
+            return found if len(found) >= count else None
+        try:
+            return wait_until(ready, timeout=timeout, interval=0.1,
+                              what="relay of Message-ID %s" % message_id)
+        except WaitTimeout as e:
+            raise WaitTimeout("%s\n--- maillog tail ---\n%s" % (e, self.maillog()[-3000:])) from None
+
     def messages(self, user=None):
         """Delivered messages (oldest first), optionally for one local part."""
         if not self.dir:

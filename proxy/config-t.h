@@ -24,6 +24,7 @@ struct cfg_addr {
 };
 
 struct tls_conf;
+struct tls_client;
 struct senders;
 
 /* When the client is offered AUTH (the backend's mechanisms). */
@@ -71,6 +72,7 @@ struct config {
 	struct dns_config dns;  /* .servers points at dns_servers */
 	struct chain_conf *filters; /* owned: the configured filters, in order */
 	struct tls_conf *tls;   /* owned: NULL = no TLS (no STARTTLS offered) */
+	struct tls_client *btls;/* owned: TLS to the backend; NULL = plaintext */
 	/* AUTH, relayed to the backend */
 	enum auth_offer auth_offer;
 	unsigned auth_max_failures; /* per client address within auth_block_ms; 0 = no limit */

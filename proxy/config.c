@@ -501,6 +501,23 @@ apply_stmt(struct loadctx *lc, struct config *c, const struct conf_stmt *s)
 		}
 	} else if (!strcmp(k, "auth")) {
 		apply_auth(lc, c, s);
+	} else if (!strcmp(k, "backend_tls")) {
+		struct conf_error err;
+		char host[256] = "";
+
+		if (c->backend.spec != NULL && c->backend.ss.ss_family != AF_UNIX) {
+			const char *spec = c->backend.spec, *end = strrchr(spec, ':');
+			size_t n = end ? (size_t)(end - spec) : strlen(spec);
+
+			if (spec[0] == '[' && n >= 2) {
+				spec++;
+				n -= 2;
+			}
+			snprintf(host, sizeof(host), "%.*s", (int)n, spec);
+		}
+		tls_client_free(c->btls);
+		if ((c->btls = tls_client_new(s, host[0] ? host : NULL, &err)) == NULL)
+			cfg_report(lc, err.msg);
 	} else if (!strcmp(k, "tls")) {
 		struct conf_error err;
 
@@ -544,6 +561,7 @@ cfg_free(struct config *c)
 	free(c->evidence_dir);
 	chain_conf_free(c->filters);
 	tls_conf_free(c->tls);
+	tls_client_free(c->btls);
 	senders_free(c->auth_senders);
 	free(c);
 }

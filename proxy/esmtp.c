@@ -50,6 +50,8 @@ esmtp_parse_caps(const char *raw, size_t len, struct esmtp_caps *caps)
 		}
 		if (word_is(t, tl, "PIPELINING")) {
 			caps->pipelining = true;
+		} else if (word_is(t, tl, "STARTTLS")) {
+			caps->flags |= ESMTP_F_STARTTLS;
 		} else if (word_is(t, tl, "SIZE")) {
 			caps->size = tl > 5 ? parse_u64(t + 5, tl - 5) : 0;
 		} else if (word_is(t, tl, "AUTH") && tl > 5 && caps->auth[0] == '\0') {

@@ -23,7 +23,10 @@ struct esmtp_caps {
 	unsigned xattrs; /* XA_* */
 	uint64_t size;   /* 0 = not announced or unlimited */
 	char auth[128];  /* the AUTH mechanisms offered ("PLAIN LOGIN"); "" = none */
+	unsigned flags;  /* ESMTP_F_* */
 };
+
+#define ESMTP_F_STARTTLS 0x1u
 
 /* esmtp_parse_caps - read the extensions of a 250 EHLO reply */
 void esmtp_parse_caps(const char *raw, size_t len, struct esmtp_caps *caps);

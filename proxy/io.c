@@ -5,8 +5,16 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 
 #include "io.h"
+
+/* io_direct_ok - see io.h */
+int
+io_direct_ok(struct bufferevent *bev)
+{
+	return bufferevent_openssl_get_ssl(bev) == NULL && bufferevent_get_underlying(bev) == NULL;
+}
 
 /* io_send - see io.h */
 int
@@ -17,7 +25,7 @@ io_send(struct bufferevent *bev, const void *p, size_t n)
 
 	if (n == 0)
 		return 0;
-	if (evbuffer_get_length(out) == 0) {
+	if (evbuffer_get_length(out) == 0 && io_direct_ok(bev)) {
 		evutil_socket_t fd = bufferevent_getfd(bev);
 		ssize_t w = fd >= 0 ? send(fd, c, n, MSG_NOSIGNAL | MSG_DONTWAIT) : -1;
 

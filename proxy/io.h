@@ -17,4 +17,10 @@ struct bufferevent;
  */
 int io_send(struct bufferevent *bev, const void *p, size_t n);
 
+/*
+ * io_direct_ok - may bytes go straight to bev's socket? Never for a TLS
+ * bufferevent (they would bypass the encryption), nor while it connects.
+ */
+int io_direct_ok(struct bufferevent *bev);
+
 #endif

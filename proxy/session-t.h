@@ -49,6 +49,7 @@ enum fi_what {
 	FW_XCLIENT,     /* XCLIENT with the real client's attributes */
 	FW_HELO_REPLAY, /* the client's HELO/EHLO again, after a reconnect */
 	FW_EOD,         /* the end-of-data dot */
+	FW_STARTTLS,    /* sluice's STARTTLS to the backend (backend_tls starttls) */
 	FW_COUNT
 };
 
@@ -117,6 +118,8 @@ struct session {
 	bool b_xclient_ok;          /* ... and the backend took it */
 	bool b_txn_open;            /* the backend accepted a MAIL not yet ended */
 	bool b_dead;                /* the backend said 421: never reuse */
+	bool b_tls;                 /* the backend connection is TLS */
+	bool b_starttls_todo;       /* backend_tls starttls: not done yet on this connection */
 	unsigned b_uses;            /* sessions this connection served (reuse) */
 	unsigned b_junk;            /* Postfix "junk" commands sent on it (pool.h) */
 	unsigned b_rejects;         /* 4xx/5xx replies it gave this session */

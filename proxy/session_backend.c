@@ -8,9 +8,11 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 
 #include "config.h"
+#include "tls.h"
 #include "esmtp.h"
 #include "io.h"
 #include "log.h"
@@ -111,6 +113,8 @@ backend_open(struct session *s, bool replay)
 		s->b_xattrs = p->xattrs;
 		s->b_xclient_done = s->b_xclient_ok = false;
 		s->b_txn_open = s->b_dead = false;
+		s->b_tls = tls_client_mode(s->cfg->btls) != BTLS_OFF; /* pooled only after the prelude */
+		s->b_starttls_todo = false;
 		s->b_uses = p->uses + 1;
 		s->b_junk = p->junk;
 		s->b_rejects = 0;
@@ -129,7 +133,21 @@ backend_open(struct session *s, bool replay)
 		}
 		return 0;
 	}
-	s->bbev = bufferevent_socket_new(w->base, -1, BEV_OPT_CLOSE_ON_FREE);
+	s->b_tls = false;
+	s->b_starttls_todo = tls_client_mode(s->cfg->btls) == BTLS_STARTTLS;
+	if (tls_client_mode(s->cfg->btls) == BTLS_IMPLICIT) {
+		SSL *ssl = tls_client_ssl(s->cfg->btls);
+
+		s->bbev = ssl ? bufferevent_openssl_socket_new(w->base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
+		    BEV_OPT_CLOSE_ON_FREE) : NULL;
+		if (s->bbev == NULL) {
+			SSL_free(ssl);
+			goto fail;
+		}
+		s->b_tls = true;
+	} else {
+		s->bbev = bufferevent_socket_new(w->base, -1, BEV_OPT_CLOSE_ON_FREE);
+	}
 	if (s->bbev == NULL)
 		goto fail;
 	bufferevent_setcb(s->bbev, backend_read_cb, backend_write_cb, backend_event_cb, s);
@@ -206,6 +224,61 @@ xclient_queue(struct session *s, struct inflight *pos)
 	x->cmdlen = n;
 }
 
+/* our_ehlo_queue - sluice's EHLO after pos (or at the end) */
+static void
+our_ehlo_queue(struct session *s, struct inflight *pos)
+{
+	struct inflight *fi = pos ? fifo_insert_after(s, pos, FI_INTERNAL, FW_OUR_EHLO, CMD_EHLO)
+	                          : fifo_push(s, FI_INTERNAL, FW_OUR_EHLO, CMD_EHLO);
+	char buf[300];
+	int n;
+
+	if (fi == NULL)
+		return;
+	n = snprintf(buf, sizeof(buf), "EHLO %s\r\n", s->cfg->hostname);
+	fi->cmd = strndup(buf, (size_t)n);
+	fi->cmdlen = fi->cmd ? (size_t)n : 0;
+}
+
+/* starttls_queue - sluice's STARTTLS to the backend after pos */
+static void
+starttls_queue(struct session *s, struct inflight *pos)
+{
+	struct inflight *fi = fifo_insert_after(s, pos, FI_INTERNAL, FW_STARTTLS, CMD_STARTTLS);
+
+	if (fi == NULL)
+		return;
+	fi->cmd = strdup("STARTTLS\r\n");
+	fi->cmdlen = fi->cmd ? 10 : 0;
+}
+
+/* backend_tls_wrap - the backend said 220 to STARTTLS: TLS from here on */
+static void
+backend_tls_wrap(struct session *s, struct inflight *fi)
+{
+	SSL *ssl = tls_client_ssl(s->cfg->btls);
+	struct bufferevent *bev;
+	struct evbuffer *in = bufferevent_get_input(s->bbev);
+
+	evbuffer_drain(in, evbuffer_get_length(in)); /* nothing may precede the handshake */
+	bufferevent_set_timeouts(s->bbev, NULL, NULL);
+	bev = ssl ? bufferevent_openssl_filter_new(s->w->base, s->bbev, ssl, BUFFEREVENT_SSL_CONNECTING,
+	    BEV_OPT_CLOSE_ON_FREE) : NULL;
+	if (bev == NULL) {
+		SSL_free(ssl);
+		backend_fail(s, "TLS setup failed", true);
+		return;
+	}
+	s->bbev = bev;
+	s->b_tls = true;
+	s->b_starttls_todo = false;
+	s->b_tmode = 0xff;
+	bufferevent_setcb(s->bbev, backend_read_cb, backend_write_cb, backend_event_cb, s);
+	bufferevent_enable(s->bbev, EV_READ | EV_WRITE);
+	backend_timeouts(s);
+	our_ehlo_queue(s, fi); /* RFC 3207: what the server offers over TLS may differ */
+}
+
 /*
  * backend_prelude - XCLIENT before the client's HELO. The first session of
  * a config snapshot on a worker sends sluice's own EHLO to learn whether and
@@ -214,13 +287,14 @@ xclient_queue(struct session *s, struct inflight *pos)
 void
 backend_prelude(struct session *s)
 {
-	struct inflight *fi;
-	char buf[300];
-	int n;
-
-	if (!s->cfg->xclient || s->b_xclient_done)
+	if ((!s->cfg->xclient && !s->b_starttls_todo) || s->b_xclient_done)
 		return;
 	s->b_xclient_done = true;
+	if (s->b_starttls_todo) {
+		/* EHLO, STARTTLS, EHLO again over TLS, then XCLIENT (our_ehlo_reply) */
+		our_ehlo_queue(s, NULL);
+		return;
+	}
 	if (s->b_uses > 1) {
 		/* a reused connection: its XCLIENT attributes are known */
 		xclient_queue(s, NULL);
@@ -236,12 +310,7 @@ backend_prelude(struct session *s)
 		}
 		s->w->caps_gen = 0; /* no XCLIENT last time: probe (and fail) again */
 	}
-	fi = fifo_push(s, FI_INTERNAL, FW_OUR_EHLO, CMD_EHLO);
-	if (fi == NULL)
-		return;
-	n = snprintf(buf, sizeof(buf), "EHLO %s\r\n", s->cfg->hostname);
-	fi->cmd = strndup(buf, (size_t)n);
-	fi->cmdlen = fi->cmd ? (size_t)n : 0;
+	our_ehlo_queue(s, NULL);
 }
 
 /* backend_close - drop the connection (an unfinished DATA is abandoned) */
@@ -328,7 +397,7 @@ backend_uncork(struct session *s)
 		return;
 	}
 	out = bufferevent_get_output(s->bbev);
-	if (evbuffer_get_length(out) == 0)
+	if (evbuffer_get_length(out) == 0 && io_direct_ok(s->bbev))
 		evbuffer_write(s->bcork, bufferevent_getfd(s->bbev));
 	if (evbuffer_get_length(s->bcork) > 0)
 		evbuffer_add_buffer(out, s->bcork);
@@ -472,6 +541,16 @@ greeting_reply(struct session *s, struct inflight *fi, const struct reply_parser
 	s->close_reason = "backend refused greeting";
 }
 
+/* reply_offers - does an EHLO reply name this extension */
+static bool
+reply_offers(const struct reply_parser *rp, const char *ext)
+{
+	struct esmtp_caps caps;
+
+	esmtp_parse_caps(rp->raw, rp->rawlen, &caps);
+	return (caps.flags & ESMTP_F_STARTTLS) && strcmp(ext, "STARTTLS") == 0;
+}
+
 /* our_ehlo_reply - learn extensions; queue XCLIENT when offered */
 static void
 our_ehlo_reply(struct session *s, struct inflight *fi, const struct reply_parser *rp)
@@ -479,17 +558,34 @@ our_ehlo_reply(struct session *s, struct inflight *fi, const struct reply_parser
 	struct esmtp_caps caps;
 
 	if (rp->code != 250) {
+		/* fail closed: without its extensions sluice would relay as itself */
 		backend_log(s, LOG_WARNING, "backend.xclient", "EHLO refused", NULL);
+		backend_fail(s, "EHLO refused", true);
+		return;
+	}
+	if (s->b_starttls_todo) {
+		if (!reply_offers(rp, "STARTTLS")) {
+			backend_log(s, LOG_ERR, "backend.error", "STARTTLS not offered",
+			    "backend_tls starttls needs a backend that offers STARTTLS");
+			backend_fail(s, "STARTTLS not offered", true);
+			return;
+		}
+		starttls_queue(s, fi);
 		return;
 	}
 	esmtp_parse_caps(rp->raw, rp->rawlen, &caps);
 	s->b_pipelining = caps.pipelining;
 	s->b_xclient = caps.xclient;
 	s->b_xattrs = caps.xattrs;
-	s->w->caps_gen = s->cfg->gen;
-	s->w->caps_pipelining = caps.pipelining;
-	s->w->caps_xclient = caps.xclient;
-	s->w->caps_xattrs = caps.xattrs;
+	if (!s->cfg->xclient)
+		return; /* the EHLO after STARTTLS: nothing more to announce */
+	if (tls_client_mode(s->cfg->btls) != BTLS_STARTTLS) {
+		/* (with STARTTLS every connection says EHLO anyway: no cache) */
+		s->w->caps_gen = s->cfg->gen;
+		s->w->caps_pipelining = caps.pipelining;
+		s->w->caps_xclient = caps.xclient;
+		s->w->caps_xattrs = caps.xattrs;
+	}
 	if (!caps.xclient) {
 		/* fail closed: relaying as sluice's address could make it an open relay */
 		backend_log(s, LOG_ERR, "backend.xclient", "not offered",
@@ -618,6 +714,15 @@ handle_reply(struct session *s, struct inflight *fi, const struct reply_parser *
 		fi->stage = FS_DONE;
 		our_ehlo_reply(s, fi, rp);
 		break;
+	case FW_STARTTLS:
+		fi->stage = FS_DONE;
+		if (rp->code == 220) {
+			backend_tls_wrap(s, fi);
+		} else {
+			backend_log(s, LOG_ERR, "backend.error", "STARTTLS refused", NULL);
+			backend_fail(s, "STARTTLS refused", true);
+		}
+		break;
 	case FW_XCLIENT:
 		fi->stage = FS_DONE;
 		/* Postfix answers 220 (a new greeting), smtp-sink 250 */
@@ -688,8 +793,13 @@ backend_read_cb(struct bufferevent *bev, void *arg)
 		backend_pump(s);
 		fifo_flush(s);
 	}
-	if (s->bbev == bev)
+	if (s->bbev == bev) {
 		backend_timeouts(s);
+	} else if (s->bbev != NULL && !(s->flags & SESS_F_CLOSING)) {
+		/* the connection was wrapped in TLS (or replaced): go on with the new one */
+		backend_pump(s);
+		fifo_flush(s);
+	}
 }
 
 /* backend_write_cb - output drained below the mark: read the client again */
@@ -727,7 +837,17 @@ backend_event_cb(struct bufferevent *bev, short what, void *arg)
 	}
 	if (what & BEV_EVENT_ERROR) {
 		int err = EVUTIL_SOCKET_ERROR();
+		unsigned long tlserr = s->b_tls ? bufferevent_get_openssl_error(bev) : 0;
+		char why[256];
 
+		if (tlserr != 0) {
+			tls_error(why, sizeof(why), tlserr);
+			while (bufferevent_get_openssl_error(bev) != 0)
+				;
+			backend_log(s, LOG_ERR, "backend.error", "TLS", why);
+			backend_fail(s, "TLS handshake or session failed", true);
+			return;
+		}
 		backend_fail(s, err ? evutil_socket_error_to_string(err) : "connection error", false);
 		return;
 	}

@@ -1,4 +1,5 @@
 /* proxy/tls.c: TLS for clients: the tls { } block, server contexts with SNI, session facts */
+#include <arpa/inet.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -278,6 +279,133 @@ SSL *
 tls_ssl_new(const struct tls_conf *t)
 {
 	return SSL_new(t->ctx[0]);
+}
+
+struct tls_client {
+	enum btls_mode mode;
+	SSL_CTX *ctx;      /* owned */
+	bool verify;
+	char name[256];    /* checked against the certificate; "" = none */
+	bool name_is_ip;
+};
+
+/* tls_client_new - see tls.h */
+struct tls_client *
+tls_client_new(const struct conf_stmt *block, const char *backend_host, struct conf_error *err)
+{
+	struct tls_client *t = calloc(1, sizeof(*t));
+	const char *ca = NULL, *cert = NULL, *key = NULL;
+	const struct conf_stmt *ca_at = NULL, *cert_at = NULL;
+	unsigned char ipbuf[16];
+
+	if (t == NULL) {
+		tls_fail(err, block, 0, "out of memory");
+		return NULL;
+	}
+	t->verify = true;
+	snprintf(t->name, sizeof(t->name), "%s", backend_host ? backend_host : "");
+	if (!block->block || block->argc != 1) {
+		tls_fail(err, block, 0, "backend_tls is configured with a block: backend_tls { mode starttls }");
+		goto fail;
+	}
+	for (const struct conf_stmt *s = block->child; s != NULL; s = s->next) {
+		const char *k = s->argv[0];
+
+		if (!strcmp(k, "mode") && s->argc == 2) {
+			if (!strcmp(s->argv[1], "starttls"))
+				t->mode = BTLS_STARTTLS;
+			else if (!strcmp(s->argv[1], "implicit"))
+				t->mode = BTLS_IMPLICIT;
+			else if (!strcmp(s->argv[1], "off"))
+				t->mode = BTLS_OFF;
+			else {
+				tls_fail(err, s, 1, "'%s': the mode is starttls, implicit or off", s->argv[1]);
+				goto fail;
+			}
+		} else if (!strcmp(k, "verify") && s->argc == 2 && (!strcmp(s->argv[1], "on") || !strcmp(s->argv[1], "off"))) {
+			t->verify = !strcmp(s->argv[1], "on");
+		} else if (!strcmp(k, "ca") && s->argc == 2) {
+			ca = s->argv[1];
+			ca_at = s;
+		} else if (!strcmp(k, "name") && s->argc == 2) {
+			snprintf(t->name, sizeof(t->name), "%s", s->argv[1]);
+		} else if (!strcmp(k, "certificate") && s->argc == 3) {
+			cert = s->argv[1];
+			key = s->argv[2];
+			cert_at = s;
+		} else {
+			tls_fail(err, s, 0, "unknown backend_tls option '%s' (or wrong arguments)", k);
+			goto fail;
+		}
+	}
+	if ((t->ctx = SSL_CTX_new(TLS_client_method())) == NULL) {
+		tls_fail(err, block, 0, "cannot create a TLS context");
+		goto fail;
+	}
+	SSL_CTX_set_min_proto_version(t->ctx, TLS1_2_VERSION);
+	SSL_CTX_set_options(t->ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
+	SSL_CTX_set_mode(t->ctx, SSL_MODE_RELEASE_BUFFERS);
+	if (ca != NULL ? SSL_CTX_load_verify_locations(t->ctx, ca, NULL) != 1 :
+	    SSL_CTX_set_default_verify_paths(t->ctx) != 1) {
+		tls_fail(err, ca_at ? ca_at : block, ca_at ? 1 : 0, "cannot load CA certificates%s%s", ca ? " from " : "",
+		    ca ? ca : "");
+		goto fail;
+	}
+	if (cert != NULL && (SSL_CTX_use_certificate_chain_file(t->ctx, cert) != 1 ||
+	    SSL_CTX_use_PrivateKey_file(t->ctx, key, SSL_FILETYPE_PEM) != 1 || SSL_CTX_check_private_key(t->ctx) != 1)) {
+		tls_fail(err, cert_at, 1, "cannot load client certificate '%s' and key '%s'", cert, key);
+		goto fail;
+	}
+	if (t->verify) {
+		if (t->name[0] == '\0') {
+			tls_fail(err, block, 0, "backend_tls verify on needs a name (the backend is a UNIX socket)");
+			goto fail;
+		}
+		SSL_CTX_set_verify(t->ctx, SSL_VERIFY_PEER, NULL);
+	}
+	t->name_is_ip = inet_pton(AF_INET, t->name, ipbuf) == 1 || inet_pton(AF_INET6, t->name, ipbuf) == 1;
+	return t;
+fail:
+	tls_client_free(t);
+	return NULL;
+}
+
+/* tls_client_free - see tls.h */
+void
+tls_client_free(struct tls_client *t)
+{
+	if (t == NULL)
+		return;
+	SSL_CTX_free(t->ctx);
+	free(t);
+}
+
+/* tls_client_mode - see tls.h */
+enum btls_mode
+tls_client_mode(const struct tls_client *t)
+{
+	return t != NULL ? t->mode : BTLS_OFF;
+}
+
+/* tls_client_ssl - see tls.h */
+SSL *
+tls_client_ssl(const struct tls_client *t)
+{
+	SSL *ssl = SSL_new(t->ctx);
+
+	if (ssl == NULL)
+		return NULL;
+	if (t->name[0] != '\0' && !t->name_is_ip)
+		SSL_set_tlsext_host_name(ssl, t->name);
+	if (t->verify) {
+		X509_VERIFY_PARAM *vp = SSL_get0_param(ssl);
+
+		if (t->name_is_ip ? X509_VERIFY_PARAM_set1_ip_asc(vp, t->name) != 1 : SSL_set1_host(ssl, t->name) != 1) {
+			SSL_free(ssl);
+			return NULL;
+		}
+	}
+	return ssl;
 }
 
 /* tls_info_get - see tls.h */

@@ -32,6 +32,25 @@ void tls_conf_free(struct tls_conf *t);
 /* tls_ssl_new - a server-side SSL for one client connection; NULL on failure */
 SSL *tls_ssl_new(const struct tls_conf *t);
 
+/*
+ * backend_tls {
+ *     mode starttls | implicit       # TLS to the backend (default: none)
+ *     verify on | off                # check the backend's certificate (on)
+ *     ca /etc/ssl/certs/ca-certificates.crt   # default: the system store
+ *     name mx.internal.example       # the name (or address) to verify
+ *     certificate CERT KEY           # a client certificate, if the backend wants one
+ * }
+ */
+enum btls_mode { BTLS_OFF = 0, BTLS_STARTTLS, BTLS_IMPLICIT, BTLS_MODE_COUNT };
+struct tls_client;
+
+/* tls_client_new - the block's settings; backend_host is the default name to verify */
+struct tls_client *tls_client_new(const struct conf_stmt *block, const char *backend_host, struct conf_error *err);
+void tls_client_free(struct tls_client *t);
+enum btls_mode tls_client_mode(const struct tls_client *t);
+/* tls_client_ssl - a client-side SSL for one backend connection (SNI, host check) */
+SSL *tls_client_ssl(const struct tls_client *t);
+
 /* What the handshake settled, for logs, records and the Received header. */
 struct tls_info {
 	char version[16];   /* "TLSv1.3" */

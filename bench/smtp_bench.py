@@ -901,6 +901,7 @@ def mode_dnsbl(a):
                "sink_us_per_msg": round(sk_cpu / a.msgs * 1e6, 1),
                "sluice_us_per_msg": round(own / a.msgs * 1e6, 1) if own is not None else "",
                "rbldnsd_us_per_msg": round(rbl_cpu / a.msgs * 1e6, 1),
+               "sluice_per_src_cpu": round(own / r["src_cpu"], 3) if own is not None and r["src_cpu"] > 0 else "",
                "dns_queries": st1["*"] - st0["*"],
                "dns_q_per_msg": round((st1["*"] - st0["*"]) / a.msgs, 4),
                "dns_q_warm_zones": q["warm"], "dns_q_cold_zones": q["cold"],
@@ -987,6 +988,15 @@ def dnsbl_summary(a, meta, rows, rss_warm, mem, rbl_rss, rcs, rbl_total, verify_
                    f"{fmt(ovh[m], '{:+.1f}')} %   sluice CPU added: {fmt(dcpu[m], '{:+.1f}')} us/msg"
                    + (f"   target < 10 %: {'PASS' if ovh[m] and statistics.median(ovh[m]) < 10 else 'FAIL'}"
                       if m == "warm" else ""))
+    norm = {t: [r["sluice_per_src_cpu"] for r in by[t] if r["sluice_per_src_cpu"] != ""]
+            for t in ("plain", "warm", "cold")}
+    nrel = {m: paired(lambda d, m=m: (d[m]["sluice_per_src_cpu"] / d["plain"]["sluice_per_src_cpu"] - 1) * 100,
+                      ("plain", m)) for m in ("warm", "cold")}
+    out.append("sluice CPU / smtp-source CPU of the same run (smtp-source does the same work in every proxied "
+               "run, so this cancels CPU speed changes): "
+               + ", ".join(f"{t} {fmt(norm[t], '{:.3f}')}" for t in norm)
+               + f"; vs plain per repetition: warm {fmt(nrel['warm'], '{:+.1f}')} %, "
+               f"cold {fmt(nrel['cold'], '{:+.1f}')} %")
     for m in ("warm", "cold"):
         ok = by[m]
         q = [r["dns_q_per_msg"] for r in ok]
@@ -994,8 +1004,10 @@ def dnsbl_summary(a, meta, rows, rss_warm, mem, rbl_rss, rcs, rbl_total, verify_
         err = sum(r["udp_errors"] for r in ok)
         out.append(f"DNS queries per message, {m}: {fmt(q, '{:.3f}')} (rbldnsd's count; UDP datagrams out "
                    f"per message {fmt(udp, '{:.3f}')}, query + reply; UDP errors {err})")
+    qc = [r["dns_q_per_msg"] for r in by["cold"]]
     out.append("  each session makes 2 lookups (A of 1.0.0.127.zen.X at connect, A of bench.test.dbl.X at MAIL; "
-               "TXT only for a listing): cold q/msg below 2 means lookups joined an identical query in flight")
+               "TXT only for a listing); in cold mode a lookup that finds the same query in flight joins it"
+               + (f": {(1 - statistics.median(qc) / 2) * 100:.0f} % of them did" if qc else ""))
     out.append(f"DNS queries during verification ({a.verify} msgs each): "
                + ", ".join(f"{t} {v.get(t, 0)}" for t, v in verify_q.items() if t in DNSBL_ZONES)
                + f"; rbldnsd total at the end: {rbl_total.get('*', '?')}")

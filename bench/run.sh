@@ -2,9 +2,11 @@
 # bench/run.sh - entry point for the sluice benchmark (see bench/README.md).
 #   bench/run.sh run  [-m 20000 -s 20 -l 2048 -n 3] [options]
 #   bench/run.sh idle [-c 5000] [options]
-#   bench/run.sh all                 # both, with the defaults
+#   bench/run.sh dnsbl [-m 20000 -s 20 -l 2048 -n 5] [options]   # DNSBL lookups: plain/warm/cold cache
+#   bench/run.sh all                 # run and idle, with the defaults
 # Needs root (unshare -n), postfix's smtp-source/smtp-sink, python3, and a
-# release build in build-bench/ (built here if missing).
+# release build in build-bench/ (built here if missing); dnsbl also needs
+# rbldnsd (/usr/sbin/rbldnsd, Debian package rbldnsd).
 set -eu
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(dirname "$HERE")

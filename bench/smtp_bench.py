@@ -636,6 +636,14 @@ def zone_files(mode):
             f"dbl.{sfx}.dnset": (f"dbl.{sfx}", "dnset", "\n".join(dbl) + "\n")}
 
 
+def pkg_version(pkg):
+    try:
+        return subprocess.run(["dpkg-query", "-W", "-f=${Version}", pkg], capture_output=True, text=True,
+                              timeout=10).stdout.strip() or "?"
+    except (OSError, subprocess.SubprocessError):
+        return "?"
+
+
 def dnsbl_conf(a, mode):
     """The dns and dnsbl blocks of the warm and cold sluice (they differ only in the zones)."""
     sfx = DNSBL_ZONES[mode][0]
@@ -805,7 +813,8 @@ def mode_dnsbl(a):
     meta = write_meta(a, [f"dnsbl: -m {a.msgs} -s {a.sessions} -l {a.size} -n {a.reps} verify {a.verify} "
                           f"warmup {a.warmup} cooldown {a.cooldown}s settle {a.settle}s",
                           f"ports: sink {a.sink_port}, sluice plain {ports['plain']} warm {ports['warm']} "
-                          f"cold {ports['cold']}, rbldnsd {HOST}:{a.dns_port} (udp)"])
+                          f"cold {ports['cold']}, rbldnsd {HOST}:{a.dns_port} (udp)",
+                          f"rbldnsd: {pkg_version('rbldnsd')}"])
     maxconn = max(1024, a.sessions * 2 + 256)
     rbl.start()
     sink, sinklog = start_sink(a, True, maxconn, "verify")

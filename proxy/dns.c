@@ -230,8 +230,8 @@ dns_free_(struct dns *d)
 static uint32_t
 clamp(const struct dns *d, uint32_t ttl)
 {
-	if (d->cfg.max_ttl && ttl > d->cfg.max_ttl)
-		ttl = d->cfg.max_ttl;
+	if (ttl > d->cfg.max_ttl)
+		ttl = d->cfg.max_ttl; /* ttl_max 0s: nothing is cached */
 	if (ttl < d->cfg.min_ttl)
 		ttl = d->cfg.min_ttl;
 	return ttl;

@@ -1,10 +1,17 @@
 /* filters/chain.c: the configured filters, and running them for one session and stage */
 #include <assert.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
 
 #include "chain.h"
+#include "conf.h"
 #include "dnsbl.h"
+#include "plugin.h"
+#include "util.h"
 
 #define CHAIN_MAX 16 /* filter instances per configuration */
 
@@ -13,10 +20,14 @@ static const struct sl_filter *const builtins[] = {
 	&dnsbl_filter,
 };
 
+#define HOOK_TIMEOUT_MS 60000 /* default: a safety net; filters keep their own time */
+
 struct chain_link {
 	const struct sl_filter *f;
 	void *conf;       /* owned by the chain_conf */
 	unsigned stages;  /* (1u << stage) mask */
+	unsigned hook_timeout_ms;
+	bool fail_tempfail; /* on_error tempfail (else skip) */
 };
 
 struct chain_conf {
@@ -28,6 +39,7 @@ struct chain {
 	const struct chain_conf *cc; /* borrowed */
 	struct sl_sess *ss;          /* borrowed */
 	void *ctx[CHAIN_MAX];        /* owned by the filters: detach() frees */
+	struct event *timer;         /* owned: the pending hook's time limit */
 	/* the run in progress */
 	bool running;
 	enum sl_stage st;
@@ -40,15 +52,10 @@ struct chain {
 const struct sl_filter *
 chain_filter_find(const char *name)
 {
-	for (size_t i = 0; i < sizeof(builtins) / sizeof(builtins[0]); i++) {
-		const char *a = builtins[i]->name, *b = name;
-
-		while (*a != '\0' && *a == *b)
-			a++, b++;
-		if (*a == '\0' && *b == '\0')
+	for (size_t i = 0; i < sizeof(builtins) / sizeof(builtins[0]); i++)
+		if (strcmp(builtins[i]->name, name) == 0)
 			return builtins[i];
-	}
-	return NULL;
+	return plugin_find(name);
 }
 
 /* chain_conf_new - see chain.h */
@@ -63,15 +70,37 @@ int
 chain_conf_add(struct chain_conf *cc, const struct sl_filter *f, const struct conf_stmt *block, struct conf_error *err)
 {
 	void *conf;
+	struct chain_link *l = &cc->l[cc->n];
 
-	if (cc->n >= CHAIN_MAX)
+	if (cc->n >= CHAIN_MAX) {
+		snprintf(err->msg, sizeof(err->msg), "%s:%d:%d: at most %d filters", block->file, block->line, block->col,
+		    CHAIN_MAX);
 		return -1;
+	}
+	memset(l, 0, sizeof(*l));
+	l->hook_timeout_ms = HOOK_TIMEOUT_MS;
+	for (int w = 1; w < block->argc; w += 2) {
+		const char *k = block->argv[w], *v = w + 1 < block->argc ? block->argv[w + 1] : NULL;
+		bool ok = v != NULL;
+
+		if (ok && !strcmp(k, "hook_timeout"))
+			ok = conf_parse_duration(v, &l->hook_timeout_ms) == 0 && l->hook_timeout_ms >= 10;
+		else if (ok && !strcmp(k, "on_error") && (!strcmp(v, "skip") || !strcmp(v, "tempfail")))
+			l->fail_tempfail = !strcmp(v, "tempfail");
+		else
+			ok = false;
+		if (!ok) {
+			snprintf(err->msg, sizeof(err->msg), "%s:%d:%d: after '%s' come hook_timeout TIME and on_error "
+			    "skip|tempfail, not '%s'", block->file, block->line, block->argcol[w], block->argv[0], k);
+			return -1;
+		}
+	}
 	conf = f->conf_new(block, err);
 	if (conf == NULL)
 		return -1;
-	cc->l[cc->n].f = f;
-	cc->l[cc->n].conf = conf;
-	cc->l[cc->n].stages = f->stages(conf);
+	l->f = f;
+	l->conf = conf;
+	l->stages = f->stages(conf);
 	cc->n++;
 	return 0;
 }
@@ -107,12 +136,50 @@ static void chain_step(struct chain *c);
 
 /* chain_resume - a filter's pending work is done (sl_sess.resume) */
 static void
-chain_resume(struct sl_sess *ss)
+chain_resume(struct sl_sess *ss, void *ctx)
 {
 	struct chain *c = ss->chain;
 
-	if (c != NULL && c->running)
-		chain_step(c);
+	/* a filter the chain gave up on (hook_timeout) may call late: ignored */
+	if (c == NULL || !c->running || c->at >= c->cc->n || c->ctx[c->at] != ctx)
+		return;
+	if (c->timer != NULL)
+		evtimer_del(c->timer);
+	chain_step(c);
+}
+
+/* chain_failed - a filter failed or timed out: its on_error decides */
+static void
+chain_failed(struct chain *c, const char *why)
+{
+	const struct chain_link *l = &c->cc->l[c->at];
+	struct sl_verdict v = { .action = SL_ACT_CONTINUE, .filter = l->f->name, .why = why, .record = true };
+
+	if (l->fail_tempfail) {
+		v.action = SL_ACT_TEMPFAIL;
+		v.code = 451;
+		v.enh = "4.3.0";
+		v.text = "Error: a mail filter failed; try again later";
+		c->running = false;
+		c->done(c->arg, c->st, &v);
+		return;
+	}
+	if (c->ss->record != NULL)
+		c->ss->record(c->ss, c->st, &v);
+	c->at++;
+	chain_step(c);
+}
+
+/* timeout_cb - a pending hook outlived its hook_timeout */
+static void
+timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct chain *c = arg;
+
+	(void)fd;
+	(void)what;
+	if (c->running)
+		chain_failed(c, "filter-timeout");
 }
 
 /* chain_new - see chain.h */
@@ -144,6 +211,8 @@ chain_free_(struct chain *c)
 	for (unsigned i = 0; i < c->cc->n; i++)
 		if (c->ctx[i] != NULL)
 			c->cc->l[i].f->detach(c->ctx[i]);
+	if (c->timer != NULL)
+		event_free(c->timer);
 	c->ss->chain = NULL;
 	free(c);
 }
@@ -189,11 +258,18 @@ chain_step(struct chain *c)
 			continue;
 		v = (struct sl_verdict){ .action = SL_ACT_CONTINUE, .filter = l->f->name };
 		rc = l->f->hook(c->ctx[c->at], c->st, &v);
-		if (rc == SL_HOOK_PENDING)
+		if (rc == SL_HOOK_PENDING) {
+			struct timeval tv = tv_ms(l->hook_timeout_ms);
+
+			if (c->timer == NULL && c->ss->base != NULL)
+				c->timer = evtimer_new(c->ss->base, timeout_cb, c);
+			if (c->timer != NULL)
+				evtimer_add(c->timer, &tv);
 			return;
+		}
 		if (rc == SL_HOOK_ERROR) {
-			/* a failing filter never fails the session: record it, go on */
-			v = (struct sl_verdict){ .action = SL_ACT_CONTINUE, .filter = l->f->name, .record = true, .why = "filter-error" };
+			chain_failed(c, "filter-error"); /* skip (recorded) or tempfail */
+			return;
 		}
 		if (v.action != SL_ACT_CONTINUE) {
 			chain_finish(c, &v);

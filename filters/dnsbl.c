@@ -525,7 +525,7 @@ timer_cb(evutil_socket_t fd, short what, void *arg)
 	ds->waiting = false;
 	expire(ds, "timeout (session list wait exhausted)");
 	ds->resuming = true;
-	ds->ss->resume(ds->ss);
+	ds->ss->resume(ds->ss, ds);
 }
 
 /* progress - an answer arrived: settle early allows, wake a waiting verdict */
@@ -546,7 +546,7 @@ progress(struct dnsbl_sess *ds)
 	ds->waited_ms += (unsigned)(clock_mono_ms() - ds->wait_start);
 	evtimer_del(ds->timer);
 	ds->resuming = true;
-	ds->ss->resume(ds->ss);
+	ds->ss->resume(ds->ss, ds);
 }
 
 /* tpl_field - the template fields (dnsbl_tpl_fields) */

@@ -316,10 +316,6 @@ dnsbl_conf_new(const struct conf_stmt *block, struct conf_error *err)
 		conf_fail(err, block, 0, "out of memory");
 		goto fail;
 	}
-	if (block->argc != 1) {
-		conf_fail(err, block, 1, "dnsbl takes no arguments, only a block");
-		goto fail;
-	}
 	for (const struct conf_stmt *s = block->child; s != NULL; s = s->next)
 		if (parse_stmt(err, s, c) < 0)
 			goto fail;

@@ -17,17 +17,32 @@
  *  - SL_HOOK_CONTINUE: done here; a verdict left at SL_ACT_CONTINUE lets the
  *    next filter run, any other action ends the stage with that verdict.
  *  - SL_HOOK_PENDING: the filter waits for something (DNS). It calls
- *    ss->resume(ss) later, from the event loop, and the chain calls hook()
- *    again for the same stage. It must not call resume from inside hook().
- *  - SL_HOOK_ERROR: the filter failed; the chain logs it and goes on as if
- *    it had said CONTINUE (a failing filter never fails the session).
+ *    ss->resume(ss, ctx) later, from the event loop, and the chain calls
+ *    hook() again for the same stage. It must not call resume from inside
+ *    hook(). A hook pending longer than the instance's hook_timeout counts
+ *    as failed; a late resume is then ignored.
+ *  - SL_HOOK_ERROR: the filter failed. The instance's on_error decides:
+ *    skip (the default: go on as if it had said CONTINUE, and record it) or
+ *    tempfail (451 4.3.0). A failing filter never fails the daemon.
+ *
+ * Configuration: a filter is configured by a block named after it; the
+ * words between the name and the block are the chain's, not the filter's:
+ *
+ *     dnsbl [hook_timeout 30s] [on_error skip|tempfail] { ...filter options... }
+ *
+ * Plugins: see plugin.h (one entry symbol, this ABI version checked at
+ * load). Built-in and loaded filters go through exactly this interface.
  *
  * Everything a filter allocates per session hangs off the context attach()
  * returns; detach() cancels whatever is pending (no resume after it).
  * Filters never see the session structure: struct sl_sess is their view.
  * The later plugin ABI exposes exactly this interface.
  */
+#ifdef SL_FILTER_ABI_OVERRIDE /* tests only: a plugin built for another ABI */
+#define SL_FILTER_ABI SL_FILTER_ABI_OVERRIDE
+#else
 #define SL_FILTER_ABI 1
+#endif
 
 struct conf_stmt;
 struct conf_error;
@@ -48,7 +63,7 @@ struct sl_sess {
 	struct facts *facts;       /* filters write what they learn here */
 	struct event_base *base;   /* the worker's loop, for timers */
 	struct dns *dns;           /* the worker's resolver; NULL when none */
-	void (*resume)(struct sl_sess *ss); /* a pending hook may go on */
+	void (*resume)(struct sl_sess *ss, void *ctx); /* ctx's pending hook may go on */
 	/* for CONTINUE verdicts with record set: the host writes a decision record */
 	void (*record)(struct sl_sess *ss, enum sl_stage st, const struct sl_verdict *v);
 	void *host;                /* the host's own pointer */

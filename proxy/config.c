@@ -14,6 +14,7 @@
 
 #include "conf.h"
 #include "chain.h"
+#include "plugin.h"
 #include "config.h"
 #include "senders.h"
 #include "tls.h"
@@ -501,6 +502,11 @@ apply_stmt(struct loadctx *lc, struct config *c, const struct conf_stmt *s)
 		}
 	} else if (!strcmp(k, "auth")) {
 		apply_auth(lc, c, s);
+	} else if (!strcmp(k, "plugin")) {
+		char err[512];
+
+		if (want_args(lc, s, 1, 1) && plugin_load(s->argv[1], err, sizeof(err)) == NULL)
+			cfg_err(lc, s, 1, "%s", err);
 	} else if (!strcmp(k, "backend_tls")) {
 		struct conf_error err;
 		char host[256] = "";

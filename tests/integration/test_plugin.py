@@ -1,0 +1,91 @@
+#!/usr/bin/env python3
+"""A filter loaded from a shared object (contrib/filters/example_filter.c,
+built by meson) goes through the same chain as the built-in filters: its
+verdicts, its facts and evidence in the decision record, its ABI checked by
+sluice -t, and a filter that fails or never answers does not take the
+session or the daemon down: its on_error action happens."""
+
+import glob
+import os
+import time
+import unittest
+
+from harness import runner
+from harness.cases import SluiceCase
+from harness.sluice import check_config
+
+PLUGIN = os.environ.get("SLUICE_EXAMPLE_FILTER", os.path.join(os.path.dirname(__file__), "..", "..", "build",
+                                                                "contrib", "filters", "sluice_example.so"))
+BADABI = os.environ.get("SLUICE_EXAMPLE_FILTER_BADABI", PLUGIN.replace("sluice_example.so",
+                                                                       "sluice_example_badabi.so"))
+
+
+class PluginTest(SluiceCase):
+    def start_plugin(self, head, *body):
+        return self.start(extra=["plugin %s" % PLUGIN, head + " {"] + ["  " + b for b in body] + ["}"])
+
+    def test_plugin_verdict_fact_and_record(self):
+        fb, sl = self.start_plugin("example", "reject_helo bad.example")
+        c = self.client(sl)
+        c.banner()
+        r = c.cmd("EHLO bad.example", expect=550)
+        self.assertEqual(r.enhanced, "5.7.1")
+        self.assertIn("HELO bad.example refused by the example filter", r.text)
+        c.cmd("EHLO good.example", expect=250)
+        rec = sl.wait_decision(event="policy.reject")
+        self.assertEqual((rec["filter"], rec["stage"], rec["helo"]), ("example", "helo", "bad.example"))
+        self.assertEqual(rec["example"], {"helo": "bad.example", "rule": "reject_helo"})
+        self.assertNotIn("bad.example", [x for cn in fb.connections for x in cn.verbs])
+
+    def test_failing_hook_is_skipped_and_recorded(self):
+        fb, sl = self.start_plugin("example on_error skip", "fail_at mail")
+        c = self.session(sl)
+        c.cmd("MAIL FROM:<a@client.test>", expect=250)
+        rec = sl.wait_decision(event="policy.pass")
+        self.assertEqual((rec["filter"], rec["why"], rec["stage"]), ("example", "filter-error", "mail"))
+
+    def test_failing_hook_tempfails_when_configured(self):
+        fb, sl = self.start_plugin("example on_error tempfail", "fail_at mail")
+        c = self.session(sl)
+        r = c.cmd("MAIL FROM:<a@client.test>", expect=451)
+        self.assertEqual(r.enhanced, "4.3.0")
+        c.cmd("NOOP", expect=250)                                # the session goes on
+        self.assertNotIn("MAIL", fb.all_verbs())
+
+    def test_hook_that_never_answers_times_out(self):
+        fb, sl = self.start_plugin("example hook_timeout 500ms on_error tempfail", "hang_at rcpt")
+        c = self.session(sl)
+        c.cmd("MAIL FROM:<a@client.test>", expect=250)
+        t0 = time.monotonic()
+        r = c.cmd("RCPT TO:<alice@example.test>", expect=451, timeout=10)
+        self.assertGreaterEqual(time.monotonic() - t0, 0.45)
+        c.cmd("NOOP", expect=250)
+        other = self.session(sl, source="127.0.0.6")              # the daemon serves others
+        other.cmd("NOOP", expect=250)
+        fb2, sl2 = self.start_plugin("example hook_timeout 300ms", "hang_at rcpt")   # on_error skip
+        c2 = self.session(sl2)
+        c2.cmd("MAIL FROM:<a@client.test>", expect=250)
+        c2.cmd("RCPT TO:<alice@example.test>", expect=250, timeout=10)
+        rec = sl2.wait_decision(event="policy.pass")
+        self.assertEqual(rec["why"], "filter-timeout")
+
+    def test_config_check_reports_plugin_problems(self):
+        base = "listen 127.0.0.1:2525\nbackend 127.0.0.1:10025\n"
+        status, out = check_config(base + "plugin %s\n" % BADABI)
+        self.assertNotEqual(status, 0)
+        self.assertRegex(out, r":3:8: plugin '.*' has filter ABI 99, sluice has 1")
+        status, out = check_config(base + "plugin /nonexistent/x.so\n")
+        self.assertIn(":3:8: cannot load plugin", out)
+        other = (glob.glob("/usr/lib/*/libcares.so.2") + glob.glob("/lib/*/libz.so.1"))[0]
+        status, out = check_config(base + "plugin %s\n" % other)
+        self.assertIn("is not a sluice plugin (no sluice_filter_entry symbol)", out)
+        status, out = check_config(base + "plugin %s\nexample bogus 1 { }\n" % PLUGIN)
+        self.assertIn(":4:9: after 'example' come hook_timeout TIME and on_error skip|tempfail, not 'bogus'", out)
+        status, out = check_config(base + "plugin %s\nexample { frobnicate }\n" % PLUGIN)
+        self.assertIn("unknown example option 'frobnicate'", out)
+        status, out = check_config(base + "plugin %s\nexample { reject_helo x }\n" % PLUGIN)
+        self.assertEqual(status, 0, out)
+
+
+if __name__ == "__main__":
+    runner.main()

@@ -11,6 +11,7 @@
 #include "conf.h"
 #include "dnsbl.h"
 #include "plugin.h"
+#include "rules_filter.h"
 #include "util.h"
 
 #define CHAIN_MAX 16 /* filter instances per configuration */
@@ -18,6 +19,7 @@
 /* The built-in filters; a filter loaded from a shared object joins this list. */
 static const struct sl_filter *const builtins[] = {
 	&dnsbl_filter,
+	&rules_filter,
 };
 
 #define HOOK_TIMEOUT_MS 60000 /* default: a safety net; filters keep their own time */
@@ -40,6 +42,7 @@ struct chain {
 	struct sl_sess *ss;          /* borrowed */
 	void *ctx[CHAIN_MAX];        /* owned by the filters: detach() frees */
 	struct event *timer;         /* owned: the pending hook's time limit */
+	bool skipped[CHAIN_MAX];     /* a rule said: skip this filter (session) */
 	/* the run in progress */
 	bool running;
 	enum sl_stage st;
@@ -102,6 +105,13 @@ chain_conf_add(struct chain_conf *cc, const struct sl_filter *f, const struct co
 	l->conf = conf;
 	l->stages = f->stages(conf);
 	cc->n++;
+	/* the rules decide on every filter's facts: they stay last */
+	for (unsigned i = cc->n - 1; i > 0 && cc->l[i - 1].f == &rules_filter && f != &rules_filter; i--) {
+		struct chain_link tmp = cc->l[i - 1];
+
+		cc->l[i - 1] = cc->l[i];
+		cc->l[i] = tmp;
+	}
 	return 0;
 }
 
@@ -133,6 +143,7 @@ chain_conf_count(const struct chain_conf *cc)
 }
 
 static void chain_step(struct chain *c);
+static void chain_skip(struct sl_sess *ss, const char *name);
 
 /* chain_resume - a filter's pending work is done (sl_sess.resume) */
 static void
@@ -197,6 +208,7 @@ chain_new(const struct chain_conf *cc, struct sl_sess *ss)
 	c->ss = ss;
 	ss->chain = c;
 	ss->resume = chain_resume;
+	ss->skip_filter = chain_skip;
 	for (unsigned i = 0; i < cc->n; i++)
 		c->ctx[i] = cc->l[i].f->attach(cc->l[i].conf, ss); /* NULL: skipped */
 	return c;
@@ -215,6 +227,17 @@ chain_free_(struct chain *c)
 		event_free(c->timer);
 	c->ss->chain = NULL;
 	free(c);
+}
+
+/* chain_skip - sl_sess.skip_filter */
+static void
+chain_skip(struct sl_sess *ss, const char *name)
+{
+	struct chain *c = ss->chain;
+
+	for (unsigned i = 0; c != NULL && i < c->cc->n; i++)
+		if (strcmp(c->cc->l[i].f->name, name) == 0)
+			c->skipped[i] = true;
 }
 
 /* chain_hooks - see chain.h */
@@ -254,7 +277,7 @@ chain_step(struct chain *c)
 		const struct chain_link *l = &c->cc->l[c->at];
 		enum sl_hook_rc rc;
 
-		if (c->ctx[c->at] == NULL || !(l->stages & (1u << c->st)))
+		if (c->ctx[c->at] == NULL || c->skipped[c->at] || !(l->stages & (1u << c->st)))
 			continue;
 		v = (struct sl_verdict){ .action = SL_ACT_CONTINUE, .filter = l->f->name };
 		rc = l->f->hook(c->ctx[c->at], c->st, &v);

@@ -637,10 +637,14 @@ verdict(struct dnsbl_sess *ds, struct sl_verdict *v)
 		ds->allowed_by = "allow_threshold";
 	}
 	fact_set_bool(ds->ss->facts, "dnsbl.allowed", ds->allowed);
+	fact_set_bool(ds->ss->facts, "dnsbl.listed", !ds->allowed && ds->score >= ds->c->threshold);
+	if (!ds->c->verdict) {
+		ds->result = "facts-only";
+		return; /* the rules decide on dnsbl.score, dnsbl.listed, dnsbl.lists */
+	}
 	if (!ds->allowed && ds->score >= ds->c->threshold) {
 		const char *tpl = ds->decisive && ds->decisive->l->reply ? ds->decisive->l->reply : ds->c->reply;
 
-		fact_set_bool(ds->ss->facts, "dnsbl.listed", true);
 		ref_new(ds->ref);
 		tpl_render(ds->text, sizeof(ds->text), tpl, tpl_field, ds);
 		v->action = SL_ACT_REJECT;

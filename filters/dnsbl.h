@@ -55,6 +55,7 @@ struct dnsbl_conf {
 	int allow_threshold;            /* score <= this: allowed, stop looking */
 	bool have_allow_threshold;
 	unsigned timeout_ms;            /* all the waiting a session does, in total */
+	bool verdict;                   /* off: facts only, the rules decide */
 	int code, tcode;                /* refusal and tempfail codes */
 	char enh[8], tenh[8];
 	char *reply;                    /* owned: refusal text template */

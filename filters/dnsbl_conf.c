@@ -255,6 +255,8 @@ parse_stmt(struct conf_error *err, const struct conf_stmt *s, struct dnsbl_conf 
 			}
 		return conf_fail(err, s, 1, "'%s': the stage is connect, helo, mail, rcpt or data", s->argv[1]);
 	}
+	if (!strcmp(k, "verdict"))
+		return nargs(err, s, 1, 1) < 0 ? -1 : parse_onoff(err, s, 1, &c->verdict);
 	if (!strcmp(k, "threshold"))
 		return nargs(err, s, 1, 1) < 0 ? -1 : parse_int(err, s, 1, -1000000, 1000000, &c->threshold);
 	if (!strcmp(k, "allow_threshold")) {
@@ -301,6 +303,7 @@ dnsbl_conf_new(const struct conf_stmt *block, struct conf_error *err)
 		return NULL;
 	}
 	c->stage = SL_STAGE_RCPT;
+	c->verdict = true;
 	c->threshold = 1;
 	c->timeout_ms = 5000;
 	c->code = 554;

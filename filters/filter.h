@@ -66,6 +66,12 @@ struct sl_sess {
 	void (*resume)(struct sl_sess *ss, void *ctx); /* ctx's pending hook may go on */
 	/* for CONTINUE verdicts with record set: the host writes a decision record */
 	void (*record)(struct sl_sess *ss, enum sl_stage st, const struct sl_verdict *v);
+	/* add_header - "Name: value" prepended to the message(s): stages before MAIL
+	 * for the whole session, later ones for the transaction; -1 when full */
+	int (*add_header)(struct sl_sess *ss, enum sl_stage st, const char *header);
+	/* skip_filter - the named filter is not run again in this session */
+	void (*skip_filter)(struct sl_sess *ss, const char *name);
+	const char *tls_version;   /* NULL: the client did not use TLS */
 	void *host;                /* the host's own pointer */
 	void *chain;               /* the chain's own pointer */
 };

@@ -24,9 +24,14 @@ static pthread_mutex_t cfg_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct config *cfg_current; /* the one mutable global: see STYLE */
 static atomic_uint_fast64_t cfg_gen;
 
+#define INCLUDE_DEPTH_MAX 8
+
 struct loadctx {
 	FILE *errs;
 	int nerr;
+	int depth;                 /* include nesting */
+	struct conf_doc *docs[32]; /* owned: included files, freed after the load */
+	int ndocs;
 };
 
 /* cfg_report - a ready "FILE:LINE:COL: message" from a parser */
@@ -320,6 +325,41 @@ parse_days(const char *s, uint64_t *secs)
 	return 0;
 }
 
+static void apply_stmt(struct loadctx *lc, struct config *c, const struct conf_stmt *s);
+
+/* apply_include - include FILE: its statements as if written here (relative to this file) */
+static void
+apply_include(struct loadctx *lc, struct config *c, const struct conf_stmt *s)
+{
+	char path[4096];
+	const char *slash;
+	struct conf_error perr;
+	struct conf_doc *doc;
+
+	if (!want_args(lc, s, 1, 1))
+		return;
+	if (lc->depth >= INCLUDE_DEPTH_MAX || lc->ndocs >= (int)nitems(lc->docs)) {
+		cfg_err(lc, s, 0, "includes nested deeper than %d, or more than %d files", INCLUDE_DEPTH_MAX,
+		    (int)nitems(lc->docs));
+		return;
+	}
+	slash = strrchr(s->file, '/');
+	if (s->argv[1][0] == '/' || slash == NULL)
+		snprintf(path, sizeof(path), "%s", s->argv[1]);
+	else
+		snprintf(path, sizeof(path), "%.*s/%s", (int)(slash - s->file), s->file, s->argv[1]);
+	doc = conf_parse_file(path, &perr);
+	if (doc == NULL) {
+		cfg_err(lc, s, 1, "%s", perr.msg);
+		return;
+	}
+	lc->docs[lc->ndocs++] = doc;
+	lc->depth++;
+	for (const struct conf_stmt *t = doc->first; t != NULL; t = t->next)
+		apply_stmt(lc, c, t);
+	lc->depth--;
+}
+
 /* apply_auth - auth offer tls|always|never | max_failures N | block_time T | senders FILE */
 static void
 apply_auth(struct loadctx *lc, struct config *c, const struct conf_stmt *s)
@@ -502,6 +542,8 @@ apply_stmt(struct loadctx *lc, struct config *c, const struct conf_stmt *s)
 		}
 	} else if (!strcmp(k, "auth")) {
 		apply_auth(lc, c, s);
+	} else if (!strcmp(k, "include")) {
+		apply_include(lc, c, s);
 	} else if (!strcmp(k, "plugin")) {
 		char err[512];
 
@@ -681,7 +723,7 @@ cfg_load(const char *path, FILE *errs, int *nerr)
 {
 	struct conf_error perr;
 	struct conf_doc *doc;
-	struct loadctx lc = { errs, 0 };
+	struct loadctx lc = { .errs = errs };
 	struct config *c;
 	char *text;
 	size_t len;
@@ -732,6 +774,8 @@ cfg_load(const char *path, FILE *errs, int *nerr)
 
 		c->workers = n > 0 ? (int)MIN(n, 64) : 1;
 	}
+	for (int d = 0; d < lc.ndocs; d++)
+		conf_doc_free(lc.docs[d]);
 	conf_doc_free(doc);
 	if (lc.nerr > 0) {
 		*nerr = lc.nerr;

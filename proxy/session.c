@@ -455,6 +455,7 @@ sess_txn_reset(struct session *s)
 	s->rcpt_pending = 0;
 	s->txn_lost = false;
 	s->txn_seq++; /* late replies of the old transaction are not this one's */
+	policy_txn_reset(s);
 	if (s->state == ST_MAIL || s->state == ST_RCPT)
 		sess_enter(s, ST_HELO);
 }

@@ -65,6 +65,10 @@ bool auth_sender_ok(struct session *s, const char *addr);
 bool auth_blocked_at_connect(const struct config *cfg, const struct sockaddr *sa, int fd, const char *ip);
 
 /* session_policy.c */
+/* policy_headers - the headers rules added, to the backend (DATA begins) */
+void policy_headers(struct session *s);
+/* policy_txn_reset - forget the transaction's headers */
+void policy_txn_reset(struct session *s);
 /* policy_authenticated - AUTH succeeded: the filters see it from now on */
 void policy_authenticated(struct session *s);
 /* policy_start - attach the filters and run the connect stage; false: no filters */

@@ -73,6 +73,8 @@ data_begin(struct session *s)
 	bufferevent_set_timeouts(s->cbev, &tv, &tv);
 	if (s->tlsi != NULL && s->bbev != NULL)
 		received_tls(s); /* XCLIENT has no word for TLS: the header carries it */
+	if (s->bbev != NULL)
+		policy_headers(s); /* add-header rules */
 }
 
 /* data_free - forget the scanner */

@@ -59,6 +59,9 @@ struct policy {
 	bool pass_once;          /* the held command is being replayed */
 	bool refused;            /* refused at connect: only QUIT is served */
 	bool wait_fifo;          /* DATA held until the replies before it are in */
+	/* headers the rules add: for the session, and for the transaction */
+	char hdr_sess[2048], hdr_txn[2048];
+	size_t hdr_sess_len, hdr_txn_len;
 	struct evidence *ev;     /* owned: while a message is taken as evidence */
 	struct sl_verdict sync_v;
 };
@@ -336,8 +339,50 @@ policy_sync(struct session *s)
 
 	ss->helo = s->helo;
 	ss->authenticated = s->auth_user != NULL;
+	ss->tls_version = s->tlsi != NULL ? s->tlsi->version : NULL;
 	ss->mail_from = (s->state == ST_MAIL || s->state == ST_RCPT) ? s->mail_from : NULL;
 	ss->rcpt = NULL;
+}
+
+/* view_add_header - sl_sess.add_header: bounded, one line each */
+static int
+view_add_header(struct sl_sess *ss, enum sl_stage st, const char *h)
+{
+	struct session *s = ss->host;
+	struct policy *p = s->pol;
+	bool sess = st == SL_STAGE_CONNECT || st == SL_STAGE_HELO;
+	char *buf = sess ? p->hdr_sess : p->hdr_txn;
+	size_t *len = sess ? &p->hdr_sess_len : &p->hdr_txn_len, n = strlen(h);
+
+	if (strpbrk(h, "\r\n") != NULL || *len + n + 2 > sizeof(p->hdr_sess))
+		return -1;
+	for (const char *q = buf; q < buf + *len; q = (const char *)memchr(q, '\n', (size_t)(buf + *len - q)) + 1)
+		if ((size_t)(buf + *len - q) >= n + 2 && memcmp(q, h, n) == 0 && q[n] == '\r')
+			return 0; /* once per message, however many RCPTs asked */
+	memcpy(buf + *len, h, n);
+	memcpy(buf + *len + n, "\r\n", 2);
+	*len += n + 2;
+	return 0;
+}
+
+/* policy_headers - see session.h */
+void
+policy_headers(struct session *s)
+{
+	if (s->pol == NULL)
+		return;
+	if (s->pol->hdr_sess_len > 0)
+		backend_write(s, s->pol->hdr_sess, s->pol->hdr_sess_len);
+	if (s->pol->hdr_txn_len > 0)
+		backend_write(s, s->pol->hdr_txn, s->pol->hdr_txn_len);
+}
+
+/* policy_txn_reset - see session.h */
+void
+policy_txn_reset(struct session *s)
+{
+	if (s->pol != NULL)
+		s->pol->hdr_txn_len = 0;
 }
 
 /* policy_authenticated - see session.h */
@@ -372,6 +417,7 @@ policy_start(struct session *s)
 	p->view.base = s->w->base;
 	p->view.dns = worker_dns(s->w, s->cfg);
 	p->view.record = view_record;
+	p->view.add_header = view_add_header;
 	p->view.host = s;
 	p->chain = chain_new(s->cfg->filters, &p->view);
 	if (p->chain == NULL) {

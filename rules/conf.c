@@ -66,7 +66,7 @@ is_word_char(unsigned char c)
 	    (c != '\0' && strchr("-_.:/[]@*+=<>!~,%$^&?|()'", c) != NULL);
 }
 
-enum tok { T_EOF = 0, T_WORD, T_END, T_OPEN, T_CLOSE, T_ERR, T_COUNT };
+enum tok { T_EOF = 0, T_WORD, T_QWORD, T_END, T_OPEN, T_CLOSE, T_ERR, T_COUNT };
 
 /* lex_next - next token; words are returned in a malloc'd *word */
 static enum tok
@@ -168,7 +168,7 @@ lex_next(struct lexer *lx, char **word, int *line, int *col)
 		lex_adv(lx);
 		buf[n] = '\0';
 		*word = buf;
-		return T_WORD;
+		return T_QWORD;
 	}
 	if (is_word_char((unsigned char)*lx->p)) {
 		const char *s = lx->p;
@@ -206,6 +206,7 @@ stmt_free(struct conf_stmt *s)
 			free(s->argv[i]);
 		free(s->argv);
 		free(s->argcol);
+		free(s->argq);
 		stmt_free(s->child);
 		free(s);
 		s = next;
@@ -238,6 +239,7 @@ parse_block(struct lexer *lx, int depth, int open_line, int open_col)
 			cur = NULL;
 			break;
 		case T_WORD:
+		case T_QWORD:
 			if (cur == NULL) {
 				cur = calloc(1, sizeof(*cur));
 				if (cur == NULL) {
@@ -259,6 +261,7 @@ parse_block(struct lexer *lx, int depth, int open_line, int open_col)
 			{
 				char **nv = realloc(cur->argv, sizeof(char *) * (size_t)(cur->argc + 1));
 				int *nc;
+				bool *nq;
 
 				if (nv == NULL) {
 					free(word);
@@ -273,8 +276,16 @@ parse_block(struct lexer *lx, int depth, int open_line, int open_col)
 					goto fail;
 				}
 				cur->argcol = nc;
+				nq = realloc(cur->argq, sizeof(bool) * (size_t)(cur->argc + 1));
+				if (nq == NULL) {
+					free(word);
+					lex_fail(lx, line, col, "out of memory");
+					goto fail;
+				}
+				cur->argq = nq;
 				cur->argv[cur->argc] = word;
 				cur->argcol[cur->argc] = col;
+				cur->argq[cur->argc] = t == T_QWORD;
 				cur->argc++;
 			}
 			break;

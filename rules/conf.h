@@ -24,6 +24,7 @@ struct conf_stmt {
 	int argc;         /* argv[0] is the keyword */
 	char **argv;      /* owned */
 	int *argcol;      /* owned: column of each word */
+	bool *argq;       /* owned: the word was quoted (a string, never a keyword) */
 	struct conf_stmt *child; /* owned: first statement of the block */
 	bool block;       /* written with a block, even an empty one */
 	struct conf_stmt *next;  /* owned: next sibling */

@@ -1,8 +1,8 @@
 #!/bin/sh
 # scripts/check-includes.sh: dependencies flow one way (STYLE.md, Tor's
 # .may_include): rules/ sees its own headers and filters/fact.h; filters/
-# sees its own headers, proxy/dns.h, proxy/util.h and rules/conf.h (to read
-# its configuration block), never the session.
+# sees its own headers, proxy/dns.h, proxy/util.h and the policy language's
+# public headers (rules/conf.h, rules.h, template.h), never the session.
 # proxy/ may include everything. Prints each violation; exit 1 if any.
 cd "$(dirname "$0")/.." || exit 2
 
@@ -22,7 +22,7 @@ check() {
 	done
 }
 
-out=$(check rules fact.h; check filters dns.h dns_msg.h util.h conf.h)
+out=$(check rules fact.h; check filters dns.h dns_msg.h util.h conf.h template.h rules.h)
 if [ -n "$out" ]; then
 	echo "$out"
 	exit 1

@@ -1,4 +1,4 @@
-/* filters/template.c: reply-text templates with {name} fields (pure) */
+/* rules/template.c: reply-text templates with {name} fields (pure) */
 #include <stdio.h>
 #include <string.h>
 
@@ -32,7 +32,7 @@ tpl_check(const char *tpl, const char *const *known, char *err, size_t errsz)
 {
 	for (size_t i = 0; tpl[i] != '\0'; i++) {
 		size_t j;
-		bool found = false;
+		bool found = known == NULL; /* NULL: any field name will do (facts) */
 
 		if ((tpl[i] == '{' && tpl[i + 1] == '{') || (tpl[i] == '}' && tpl[i + 1] == '}')) {
 			i++;
@@ -49,7 +49,7 @@ tpl_check(const char *tpl, const char *const *known, char *err, size_t errsz)
 			snprintf(err, errsz, "malformed field at offset %zu (write '{{' for a brace)", i);
 			return -1;
 		}
-		for (const char *const *k = known; *k != NULL && !found; k++)
+		for (const char *const *k = known; k != NULL && *k != NULL && !found; k++)
 			found = strlen(*k) == j - i - 1 && memcmp(*k, tpl + i + 1, j - i - 1) == 0;
 		if (!found) {
 			snprintf(err, errsz, "unknown field {%.*s}", (int)(j - i - 1), tpl + i + 1);

@@ -1,4 +1,4 @@
-/* filters/template.h: reply-text templates with {name} fields (pure) */
+/* rules/template.h: reply-text templates with {name} fields (pure) */
 #ifndef SLUICE_TEMPLATE_H
 #define SLUICE_TEMPLATE_H
 
@@ -17,7 +17,8 @@ typedef const char *(*tpl_lookup_fn)(void *arg, const char *name, size_t namelen
 
 /*
  * tpl_check - is tpl well-formed and does it name only fields in known
- * (a NULL-terminated list)? Returns 0, or -1 with a reason in err.
+ * (a NULL-terminated list; NULL: any name)? Returns 0, or -1 with a reason
+ * in err.
  */
 int tpl_check(const char *tpl, const char *const *known, char *err, size_t errsz);
 

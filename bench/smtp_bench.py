@@ -8,6 +8,9 @@
   dnsbl verify, warm up, then timed repetitions of direct and three sluices:
         plain (no DNS lists), warm and cold (DNSBL lookups against a local rbldnsd,
         answers cached for an hour / never cached)
+  tls   verify, warm up, then timed repetitions through one sluice with a tls block,
+        driven by bench/tls_load.c (plaintext, STARTTLS, implicit TLS, and the same
+        three without a message: handshake rate)
 
 Everything runs in a private network namespace (unshare -n, only lo, 127.0.0.1),
 so nothing can reach another host (the only DNS server is dnsbl mode's rbldnsd
@@ -1050,18 +1053,366 @@ def dnsbl_summary(a, meta, rows, rss_warm, mem, rbl_rss, rcs, rbl_total, verify_
     return out
 
 
+# ------------------------------------------------------------------ tls mode
+
+# target: (tls_load -x mode, listener, baseline target for ratios, carries a message)
+TLS_TARGETS = {"plain": ("plain", "plain", None, True),
+               "starttls": ("starttls", "plain", "plain", True),
+               "implicit": ("implicit", "tls", "plain", True),
+               "hs-plain": ("hs-plain", "plain", None, False),
+               "hs-starttls": ("hs-starttls", "plain", "hs-plain", False),
+               "hs-implicit": ("hs-implicit", "tls", "hs-plain", False)}
+TLS_NAME = "mx.bench.test"  # the certificate's name; the client sends it as SNI and checks it
+
+
+def tls_certs(a):
+    """A private CA and a server certificate for TLS_NAME (and 127.0.0.1), made with openssl in RESULTS/tls/."""
+    d = os.path.join(a.out, "tls")
+    os.makedirs(d, exist_ok=True)
+    key = (["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"] if a.tls_key == "p256"
+           else ["-newkey", "rsa:2048"])
+
+    def ossl(*args):
+        p = subprocess.run(["openssl", *args], capture_output=True, text=True, timeout=60)
+        if p.returncode != 0:
+            die(f"openssl {args[0]} failed: {p.stderr.strip()[-300:]}")
+    ca, ca_key = os.path.join(d, "ca.pem"), os.path.join(d, "ca.key")
+    crt, crt_key, csr = (os.path.join(d, f"{TLS_NAME}.{x}") for x in ("pem", "key", "csr"))
+    ext = os.path.join(d, f"{TLS_NAME}.ext")
+    ossl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", ca_key,
+         "-out", ca, "-days", "2", "-subj", "/CN=sluice bench CA")
+    with open(ext, "w") as f:
+        f.write(f"subjectAltName=DNS:{TLS_NAME},IP:{HOST}\nextendedKeyUsage=serverAuth\n")
+    ossl("req", *key, "-nodes", "-keyout", crt_key, "-out", csr, "-subj", f"/CN={TLS_NAME}")
+    ossl("x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-set_serial", "2", "-days", "2",
+         "-out", crt, "-extfile", ext)
+    return ca, crt, crt_key
+
+
+def tls_client_bin(a):
+    """The load client (bench/tls_load.c): --client, else build-bench/tls_load, compiled here if it is
+    missing or older than its source (run.sh compiles it before every tls run)."""
+    src = os.path.join(HERE, "tls_load.c")
+    path = a.client or os.path.join(ROOT, "build-bench", "tls_load")
+    if a.client is None and (not os.access(path, os.X_OK) or os.path.getmtime(path) < os.path.getmtime(src)):
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        p = subprocess.run(["cc", "-O2", "-Wall", "-o", path, src, "-lssl", "-lcrypto"], capture_output=True,
+                           text=True, timeout=120)
+        if p.returncode != 0:
+            die(f"cannot compile {src}: {p.stderr.strip()[-500:]}")
+    if not os.access(path, os.X_OK):
+        die(f"no load client at {path}")
+    return path
+
+
+def run_client(a, client, ca, mode, port, n, sess, logpath, timeout):
+    """One tls_load run: wall time (perf_counter), its CPU (rusage), rc, timed_out, stderr, key=value results."""
+    cmd = [client, "-x", mode, "-a", HOST, "-p", str(port), "-m", str(n), "-s", str(sess), "-l", str(a.size),
+           "-N", TLS_NAME] + (["-C", ca] if a.tls_verify == "on" else ["-k"])
+    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    with open(logpath, "wb") as lf:
+        t0 = time.perf_counter()
+        p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=lf)
+        try:
+            out, _ = p.communicate(timeout=timeout)
+            timed_out = False
+        except subprocess.TimeoutExpired:
+            p.kill()
+            out, _ = p.communicate()
+            timed_out = True
+        wall = time.perf_counter() - t0
+    ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    with open(logpath, errors="replace") as f:
+        err = f.read()
+    res = dict(kv.split("=", 1) for kv in out.decode(errors="replace").split() if "=" in kv)
+    with open(logpath, "a") as f:
+        f.write(out.decode(errors="replace"))
+    return {"wall": wall, "rc": p.returncode, "timed_out": timed_out, "output": err, "res": res,
+            "src_cpu": (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)}
+
+
+def tls_order(rep, targets):
+    """Run order of one repetition: rotated by rep, reversed on even reps (as in dnsbl mode)."""
+    k = (rep - 1) % len(targets)
+    order = list(targets[k:] + targets[:k])
+    return order[::-1] if rep % 2 == 0 else order
+
+
+def openssl_speed():
+    """OpenSSL's own figures for the handshake's public-key operations (about 3 s)."""
+    try:
+        p = subprocess.run(["openssl", "speed", "-seconds", "1", "ecdsap256", "ecdhx25519", "rsa2048"],
+                           capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        return "?"
+    got = []
+    for line in p.stdout.splitlines():
+        f = line.split()
+        try:  # the last columns: sign/s verify/s, or op/s
+            if line.startswith("rsa 2048 bits"):
+                got.append(f"RSA-2048 sign {1e6 / float(f[-2]):.0f} us verify {1e6 / float(f[-1]):.1f} us")
+            elif "ecdsa (nistp256)" in line:
+                got.append(f"ECDSA P-256 sign {1e6 / float(f[-2]):.1f} us verify {1e6 / float(f[-1]):.1f} us")
+            elif "ecdh (X25519)" in line:
+                got.append(f"X25519 {1e6 / float(f[-1]):.1f} us per operation")
+        except (ValueError, IndexError, ZeroDivisionError):
+            continue
+    return "; ".join(got) or "?"
+
+
+def mode_tls(a):
+    targets = tuple(a.tls_targets.split(","))
+    if not targets or any(t not in TLS_TARGETS for t in targets) or len(set(targets)) != len(targets):
+        die(f"--tls-targets: a comma list of {', '.join(TLS_TARGETS)}")
+    for t in targets:
+        base = TLS_TARGETS[t][2]
+        if base is not None and base not in targets:
+            die(f"--tls-targets: {t} needs {base} (its baseline) too")
+    client = tls_client_bin(a)
+    ports = {"plain": a.listen_port, "tls": a.listen_port + 1}
+    ca, crt, key = tls_certs(a)
+    os.chmod(a.out, 0o755)  # the sink drops to nobody and writes its dump below RESULTS
+    speed = openssl_speed()
+    ossl_ver = subprocess.run(["openssl", "version"], capture_output=True, text=True).stdout.strip()
+    meta = write_meta(a, [f"tls: -m {a.msgs} -s {a.sessions} -l {a.size} -n {a.reps} verify {a.verify} "
+                          f"warmup {a.warmup} cooldown {a.cooldown}s settle {a.settle}s targets {','.join(targets)}",
+                          f"ports: sink {a.sink_port}, sluice plain {ports['plain']} (STARTTLS offered), "
+                          f"implicit TLS {ports['tls']}",
+                          f"TLS: certificate {a.tls_key} for {TLS_NAME} from a private CA (RESULTS/tls/), "
+                          f"client TLS 1.3 only, group X25519, verify {a.tls_verify}, no session resumption",
+                          f"openssl: {ossl_ver}; load client {client}",
+                          f"openssl speed: {speed}"])
+    maxconn = max(1024, a.sessions * 2 + 256)
+    tls_conf = [f"listen {HOST}:{ports['tls']} tls", "tls {", f"  certificate {crt} {key}", "}"]
+    # 1. verify: the counting sink also dumps every message, so that the Received header sluice adds for
+    #    TLS clients can be counted: each TLS message must carry one, each plaintext one none
+    dumpdir = os.path.join(a.out, "sink-dump")
+    os.makedirs(dumpdir, exist_ok=True)
+    os.chmod(dumpdir, 0o777)
+    dump = os.path.join(dumpdir, "verify.dump")
+    sinklog = os.path.join(a.out, "sink-verify.log")
+    cmd = ["smtp-sink", "-h", "sink.bench.test", "-m", str(maxconn), "-t", "100", "-c", "-D", dump]
+    if os.geteuid() == 0:
+        cmd += ["-u", "nobody"]
+    sink = start(cmd + [f"{HOST}:{a.sink_port}", "4096"], sinklog)
+    if not wait_smtp(a.sink_port, 30, sink):
+        die(f"smtp-sink did not answer 220 on port {a.sink_port} (see {sinklog})")
+    sl = start_sluice(a, extra=tls_conf)
+
+    def dump_count(pat):
+        try:
+            with open(dump, "rb") as f:
+                return f.read().count(pat)
+        except OSError:
+            return 0
+    verified = {}
+    for tgt in targets:
+        mode, lst, _base, has_msg = TLS_TARGETS[tgt]
+        before, rcv0 = sink_count(sinklog), dump_count(b"with ESMTPS (TLSv1.3:")
+        r = run_client(a, client, ca, mode, ports[lst], a.verify, min(a.sessions, a.verify),
+                       os.path.join(a.out, f"verify-{tgt}.log"), a.run_timeout)
+        want = a.verify if has_msg else 0
+        got = 0
+        for _ in range(50):  # up to 10 s for the counter to settle
+            got = sink_count(sinklog) - before
+            if got >= want and (want or _ >= 2):
+                break
+            time.sleep(0.2)
+        rcv = dump_count(b"with ESMTPS (TLSv1.3:") - rcv0
+        want_rcv = a.verify if has_msg and mode != "plain" else 0
+        res = r["res"]
+        if (r["rc"] != 0 or r["output"].strip() or got != want or int(res.get("ok", -1)) != a.verify
+                or rcv != want_rcv or (mode.endswith("plain") and res.get("handshakes") != "0")
+                or (not mode.endswith("plain") and (res.get("handshakes") != str(a.verify)
+                                                     or res.get("tls_group") != "X25519"
+                                                     or res.get("tls_version") != "TLSv1.3"))):
+            die(f"verification via {tgt}: client rc={r['rc']} results {res}, sink counted {got} of {want} "
+                f"messages, {rcv} of {want_rcv} with a TLS Received header; client errors: {r['output'][-500:]!r}")
+        verified[tgt] = (f"{res.get('ok')} sessions, {got} messages at the sink, {rcv} with 'with ESMTPS "
+                         f"(TLSv1.3:...)'" + (f", {res.get('tls_version')} {res.get('tls_cipher')} "
+                                              f"{res.get('tls_group')}" if res.get("tls_version") != "-" else ""))
+        log(f"verified {tgt}: {verified[tgt]}")
+    stop(sink)  # -c and -D cost the sink CPU: time against a silent sink on the same port
+    try:
+        os.unlink(dump)
+    except OSError:
+        pass
+    sink, _ = start_sink(a, False, maxconn, "timed")
+    # 2. warm up
+    for tgt in targets:
+        mode, lst, _b, _m = TLS_TARGETS[tgt]
+        r = run_client(a, client, ca, mode, ports[lst], a.warmup, a.sessions,
+                       os.path.join(a.out, f"warmup-{tgt}.log"), a.run_timeout)
+        if r["rc"] != 0:
+            die(f"warmup via {tgt} failed rc={r['rc']}: {r['output'][-500:]!r}")
+    time.sleep(a.cooldown)
+    rss_warm = status_kb(sl.pid, "VmRSS")
+    log(f"warmup done ({a.warmup} sessions per target); sluice RSS {rss_warm} KiB")
+    # 3. timed repetitions; a run disturbed by another process is repeated at once (as in dnsbl mode)
+    rows, counted, rep, budget = [], 0, 0, a.retries * len(targets)
+
+    def one_run(rep, tgt, attempt):
+        mode, lst, _base, has_msg = TLS_TARGETS[tgt]
+        time.sleep(a.cooldown)
+        busy0 = wait_quiet(a.quiet_max, a.quiet_wait)
+        pre = (cpu_s(sl.pid), cpu_s(sink.pid), rchar(sink.pid), tcp_active_opens(), host_busy())
+        tag = f"{rep}-{tgt}" + (f"-{attempt}" if attempt else "")
+        r = run_client(a, client, ca, mode, ports[lst], a.msgs, a.sessions,
+                       os.path.join(a.out, f"client-{tag}.log"), a.run_timeout)
+        time.sleep(a.settle)
+        post = (cpu_s(sl.pid), cpu_s(sink.pid), rchar(sink.pid), tcp_active_opens(), host_busy())
+        sl_cpu, sk_cpu = post[0] - pre[0], post[1] - pre[1]
+        res = r["res"]
+        status = "ok"
+        if r["timed_out"]:
+            status = "timeout"
+        elif r["rc"] != 0:
+            status = f"rc{r['rc']}"
+        elif r["output"].strip():
+            status = "clientmsg"
+        elif int(res.get("ok", 0)) != a.msgs:
+            status = "short"
+        elif has_msg and post[2] - pre[2] < a.msgs * a.size:
+            status = "short"
+        elif not alive(sl.pid):
+            status = "sluicedied"
+        host_cpu = (post[4][0] - pre[4][0]) / CLK
+        n = a.msgs
+        row = {"rep": rep, "target": tgt, "attempt": attempt, "status": status, "sessions": n,
+               "msgs": int(res.get("msgs", 0)), "handshakes": int(res.get("handshakes", 0)),
+               "wall_s": round(r["wall"], 3), "per_s": round(n / r["wall"], 1),
+               "client_cpu_s": round(r["src_cpu"], 2), "sluice_cpu_s": round(sl_cpu, 2),
+               "sink_cpu_s": round(sk_cpu, 2),
+               "client_us": round(r["src_cpu"] / n * 1e6, 1), "sluice_us": round(sl_cpu / n * 1e6, 1),
+               "sink_us": round(sk_cpu / n * 1e6, 1),
+               "hs_ms_p50": float(res.get("hs_ms_p50", 0)), "hs_ms_p99": float(res.get("hs_ms_p99", 0)),
+               "sess_ms_p50": float(res.get("sess_ms_p50", 0)), "sess_ms_p99": float(res.get("sess_ms_p99", 0)),
+               "sink_bytes_per_sess": round((post[2] - pre[2]) / n),
+               "tcp_opens_per_sess": round((post[3] - pre[3]) / n, 2),
+               "foreign_cpu_s": round(host_cpu - r["src_cpu"] - sl_cpu - sk_cpu, 2), "busy_before": round(busy0, 2)}
+        row["noisy"] = int(row["foreign_cpu_s"] > a.noise_max * (r["wall"] + a.settle))
+        row["counted"] = 0
+        log(f"rep {rep} {tgt}: {status} {row['per_s']} sessions/s wall {row['wall_s']}s sluice "
+            f"{row['sluice_us']} us client {row['client_us']} us per session, foreign {row['foreign_cpu_s']} s")
+        if status != "ok":
+            log(f"  client output: {r['output'][-800:]!r} {res}")
+        return row
+
+    while counted < a.reps and alive(sl.pid):
+        rep += 1
+        for tgt in tls_order(rep, targets):
+            for attempt in range(3):
+                row = one_run(rep, tgt, attempt)
+                rows.append(row)
+                if not row["noisy"] or attempt == 2 or budget == 0 or not alive(sl.pid):
+                    break
+                budget -= 1
+                log(f"rep {rep} {tgt} disturbed by another process (foreign CPU); repeating this run")
+            row["counted"] = 1
+            if not alive(sl.pid):
+                log("sluice is gone; stopping the timed runs")
+                break
+        counted += 1
+    # 4. peaks, stop, summary
+    hwm, rss_end, threads = status_kb(sl.pid, "VmHWM"), status_kb(sl.pid, "VmRSS"), status_kb(sl.pid, "Threads")
+    sl_rc = stop(sl)
+    stop(sink)
+    with open(os.path.join(a.out, "results.tsv"), "w") as f:
+        f.write("\t".join(rows[0].keys()) + "\n" if rows else "")
+        for row in rows:
+            f.write("\t".join(str(v) for v in row.values()) + "\n")
+    return tls_summary(a, meta, targets, rows, verified, rss_warm, (rss_end, hwm, threads), sl_rc, speed)
+
+
+def tls_summary(a, meta, targets, rows, verified, rss_warm, mem, sl_rc, speed):
+    out = [f"== sluice tls run: -m {a.msgs} sessions per run, -s {a.sessions} concurrent, -l {a.size}, -n {a.reps}; "
+           f"log_level {a.log_level}, workers {a.workers}, xclient {a.xclient}, backend_reuse {a.backend_reuse}",
+           meta[1],
+           f"client: bench/tls_load.c (one thread, epoll; the same state machine for every target), one "
+           f"message or none per session, no pipelining; TLS 1.3, X25519, certificate {a.tls_key}, "
+           f"verify {a.tls_verify}; every session a full handshake (no session cache, no resumption)",
+           f"{'target':<12} {'ok':>5}  {'sessions/s med [min-max]':<24} {'vs baseline':<22} "
+           f"{'sluice us/sess':<20} {'client us/sess':<16} {'sink us':<8} {'hs ms p50':<10} "
+           f"{'tcp/sess':<8} {'foreign s':<10}"]
+    cnt = [r for r in rows if r["counted"]]
+    by = {t: [r for r in cnt if r["target"] == t and r["status"] == "ok"] for t in targets}
+    per = {rep: {r["target"]: r for r in cnt if r["rep"] == rep and r["status"] == "ok"}
+           for rep in sorted({r["rep"] for r in cnt})}
+
+    def paired(f, need):
+        return [f(d) for d in per.values() if all(t in d for t in need)]
+    for t in targets:
+        ok = by[t]
+        n = len([r for r in cnt if r["target"] == t])
+        base = TLS_TARGETS[t][2]
+        col = lambda k: [r[k] for r in ok]  # noqa: E731
+        ratio = paired(lambda d: d[t]["per_s"] / d[base]["per_s"], (base, t)) if base else []
+        out.append(f"{t:<12} {len(ok):>2}/{n:<2}  {fmt(col('per_s')):<24} "
+                   f"{(fmt(ratio, '{:.3f}') + ' ' + base) if base else '-':<22} "
+                   f"{fmt(col('sluice_us'), '{:.0f}'):<20} {fmt(col('client_us'), '{:.0f}'):<16} "
+                   f"{fmt(col('sink_us'), '{:.0f}'):<8} "
+                   f"{fmt(col('hs_ms_p50'), '{:.1f}') if not t.endswith('plain') else '-':<10} "
+                   f"{fmt(col('tcp_opens_per_sess'), '{:.2f}'):<8} {fmt(col('foreign_cpu_s'), '{:.2f}'):<10}")
+    out.append("msgs/s = sessions/s in plain, starttls and implicit (one message each); handshakes/s = sessions/s "
+               "in every TLS target (one full handshake each)")
+    for t in targets:
+        base = TLS_TARGETS[t][2]
+        if base is None:
+            continue
+        add = paired(lambda d: d[t]["sluice_us"] - d[base]["sluice_us"], (base, t))
+        rel = paired(lambda d: d[t]["sluice_us"] / d[base]["sluice_us"], (base, t))
+        cadd = paired(lambda d: d[t]["client_us"] - d[base]["client_us"], (base, t))
+        out.append(f"{t} vs {base}, per repetition: sluice CPU {fmt(rel, '{:.2f}')} x, +{fmt(add, '{:.0f}')} us "
+                   f"per session; client CPU +{fmt(cadd, '{:.0f}')} us per session")
+    for t in targets:
+        us = [r["sluice_us"] for r in by[t]]
+        if us:
+            out.append(f"  {t}: one core of sluice CPU = {1e6 / statistics.median(us):.0f} sessions/s "
+                       f"(1e6 / median sluice us per session; the client and sink excluded)")
+    for t in targets:
+        out.append(f"verified {t}: {verified.get(t, '?')}")
+    out.append(f"openssl speed on this host: {speed}")
+    rss_end, hwm, threads = mem
+    out.append(f"sluice memory: RSS after warmup {rss_warm / 1024:.1f} MiB, at end {rss_end / 1024:.1f} MiB, "
+               f"peak (VmHWM) {hwm / 1024:.1f} MiB, threads {threads}; exit status {sl_rc}")
+    ev = sluice_events(a)
+    out.append("sluice log events: " + ", ".join(f"{k}={v}" for k, v in sorted(ev.items()))
+               + ("   WARNING: tls.error in the log" if ev.get("tls.error") else ""))
+    dropped = [f"{r['target']}#{r['rep']}" for r in rows if not r["counted"]]
+    if dropped:
+        out.append(f"runs repeated because another process competed (not in the figures): {', '.join(dropped)}")
+    noisy = [f"{r['target']}#{r['rep']}({r['foreign_cpu_s'] / (r['wall_s'] + a.settle):.2f} core)"
+             for r in cnt if r["noisy"]]
+    if noisy:
+        out.append(f"WARNING: foreign CPU > {a.noise_max} core in counted runs " + ", ".join(noisy)
+                   + " (retries exhausted): figures are disturbed; repeat on a quiet host")
+    for t in targets:
+        c = [r["client_cpu_s"] for r in by[t]]
+        if len(c) > 1 and max(c) > 1.2 * min(c):
+            out.append(f"note: client CPU of the {t} runs spans {min(c):.2f}-{max(c):.2f} s for the same work: "
+                       f"the CPUs ran at different speeds")
+    bad = [f"{r['target']}#{r['rep']}({r['status']})" for r in rows if r["status"] != "ok"]
+    if bad:
+        out.append("FAILED RUNS: " + ", ".join(bad) + " (see client-REP-TARGET.log, sluice.log)")
+    out.append("(ratios and differences are per repetition, then median [min-max]; us/sess = CPU microseconds per "
+               "session from /proc/PID/stat (sluice, sink) and rusage (client);\n foreign = host busy CPU - client "
+               "- sink - sluice)")
+    return out
+
+
 # ------------------------------------------------------------------ main
 
 def main():
     ap = argparse.ArgumentParser(description="sluice benchmark (see bench/README.md)")
-    ap.add_argument("mode", choices=["run", "idle", "dnsbl"])
-    ap.add_argument("-m", dest="msgs", type=int, default=20000, help="messages per timed run")
+    ap.add_argument("mode", choices=["run", "idle", "dnsbl", "tls"])
+    ap.add_argument("-m", dest="msgs", type=int, default=None,
+                    help="messages (tls: sessions) per timed run (default 20000; tls 6000)")
     ap.add_argument("-s", dest="sessions", type=int, default=20, help="concurrent sessions")
     ap.add_argument("-l", dest="size", type=int, default=2048, help="message body bytes")
-    ap.add_argument("-n", dest="reps", type=int, default=3, help="A/B repetitions")
+    ap.add_argument("-n", dest="reps", type=int, default=None, help="A/B repetitions (default 3; tls 5)")
     ap.add_argument("-c", dest="conns", default="5000", help="idle sessions, comma list")
     ap.add_argument("--verify", type=int, default=1000, help="messages checked via counting sink")
-    ap.add_argument("--warmup", type=int, default=2000, help="untimed messages per target")
+    ap.add_argument("--warmup", type=int, default=None, help="untimed messages per target (default 2000; tls 1000)")
     ap.add_argument("--cooldown", type=float, default=2.0)
     ap.add_argument("--settle", type=float, default=1.0, help="pause before reading CPU after a run")
     ap.add_argument("--quiet-max", type=float, default=0.3, help="host busy CPUs allowed before a run")
@@ -1083,7 +1434,18 @@ def main():
                     help="sluice (dnsbl mode: plain; warm and cold listen on the next two ports)")
     ap.add_argument("--dns-port", type=int, default=20053, help="dnsbl: rbldnsd's UDP port")
     ap.add_argument("--out", default=None, help="results dir (default bench/results/MODE-TIME)")
+    ap.add_argument("--tls-targets", default=",".join(TLS_TARGETS),
+                    help="tls: the targets to run, a comma list")
+    ap.add_argument("--tls-key", choices=["p256", "rsa2048"], default="p256",
+                    help="tls: the server certificate's key (the CA is always P-256)")
+    ap.add_argument("--tls-verify", choices=["on", "off"], default="on",
+                    help="tls: the client verifies the certificate chain and name")
+    ap.add_argument("--client", default=None, help="tls: load client binary (default build-bench/tls_load)")
     a = ap.parse_args()
+    tls = a.mode == "tls"
+    a.msgs = a.msgs if a.msgs is not None else (6000 if tls else 20000)
+    a.reps = a.reps if a.reps is not None else (5 if tls else 3)
+    a.warmup = a.warmup if a.warmup is not None else (1000 if tls else 2000)
     a.conns = [int(x) for x in a.conns.split(",")]
     if not (1 <= a.msgs <= 10_000_000 and 1 <= a.sessions <= 5000 and 1 <= a.reps <= 50
             and a.size >= 0 and 1 <= a.verify <= 100000 and a.warmup >= 0
@@ -1099,16 +1461,18 @@ def main():
     a.sluice = os.path.abspath(a.sluice)
     if not os.access(a.sluice, os.X_OK):
         die(f"no sluice binary at {a.sluice!r}")
-    for t in ("smtp-source", "smtp-sink"):
+    for t in ("smtp-source", "smtp-sink") + (("openssl", "cc") if tls else ()):
         if not shutil.which(t):
-            die(f"missing {t} (apt-get install postfix; do not start the postfix daemon)")
+            die(f"missing {t} (" + ("apt-get install postfix; do not start the postfix daemon" if t.startswith("smtp")
+                                    else "apt-get install openssl gcc libssl-dev") + ")")
     nofile = raise_nofile()
     if a.mode == "idle" and nofile < 2 * max(a.conns) + 256:
         die(f"RLIMIT_NOFILE {nofile} too low for {max(a.conns)} idle sessions")
     a.out = os.path.abspath(a.out or os.path.join(HERE, "results",
                                                   f"{a.mode}-{time.strftime('%Y%m%d-%H%M%S')}"))
     os.makedirs(a.out, exist_ok=True)
-    ports = [a.sink_port, a.listen_port] + ([a.listen_port + 1, a.listen_port + 2] if a.mode == "dnsbl" else [])
+    ports = [a.sink_port, a.listen_port] + ([a.listen_port + 1, a.listen_port + 2] if a.mode == "dnsbl" else []) \
+        + ([a.listen_port + 1] if tls else [])
     for p in ports:
         if not port_free(p):
             die(f"port {p} already in use")
@@ -1116,7 +1480,7 @@ def main():
     signal.signal(signal.SIGINT, lambda *_: sys.exit(130))
     log(f"results in {a.out}")
     try:
-        out = {"run": mode_run, "idle": mode_idle, "dnsbl": mode_dnsbl}[a.mode](a)
+        out = {"run": mode_run, "idle": mode_idle, "dnsbl": mode_dnsbl, "tls": mode_tls}[a.mode](a)
     finally:
         cleanup()
     text = "\n".join(out) + "\n"

@@ -120,7 +120,8 @@ senders_parse(const char *name, const char *text, size_t len, char *err, size_t 
 		}
 		t->rows[t->n++] = r;
 	}
-	qsort(t->rows, t->n, sizeof(*t->rows), row_cmp);
+	if (t->n > 1)
+		qsort(t->rows, t->n, sizeof(*t->rows), row_cmp);
 	for (size_t i = 1; i < t->n; i++)
 		if (strcmp(t->rows[i - 1].user, t->rows[i].user) == 0) {
 			snprintf(err, errsz, "%s: user '%s' is listed twice", name, t->rows[i].user);
@@ -179,7 +180,7 @@ senders_allowed(const struct senders *t, const char *user, const char *addr)
 
 	if (addr[0] == '\0')
 		return true; /* the null sender */
-	r = bsearch(&key, t->rows, t->n, sizeof(*t->rows), row_cmp);
+	r = t->n > 0 ? bsearch(&key, t->rows, t->n, sizeof(*t->rows), row_cmp) : NULL;
 	if (r == NULL || strlen(addr) >= sizeof(a))
 		return false;
 	strcpy(a, addr);

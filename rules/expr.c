@@ -291,6 +291,13 @@ set_load(struct set *st, const char *path, char *err, size_t errsz)
 	return 0;
 }
 
+/* st_find - a string in the sorted entries (none: not found) */
+static bool
+st_find(const struct set *st, char *key)
+{
+	return st->nstr > 0 && bsearch(&key, st->str, st->nstr, sizeof(char *), str_cmp) != NULL;
+}
+
 /* set_has - membership: networks for addresses; strings exactly, "@domain" and ".domain" */
 static bool
 set_has(const struct set *st, const char *v)
@@ -309,13 +316,13 @@ set_has(const struct set *st, const char *v)
 	for (size_t i = 0; v[i] != '\0'; i++)
 		buf[i] = (char)tolower((unsigned char)v[i]);
 	buf[strlen(v)] = '\0';
-	if (bsearch(&key, st->str, st->nstr, sizeof(char *), str_cmp) != NULL)
+	if (st_find(st, key))
 		return true;
 	at = strrchr(buf, '@');
 	if (at != NULL) {
 		/* an address: its "@domain", then the domain as a name */
 		key = (char *)(uintptr_t)at;
-		if (bsearch(&key, st->str, st->nstr, sizeof(char *), str_cmp) != NULL)
+		if (st_find(st, key))
 			return true;
 		key = (char *)(uintptr_t)(at + 1);
 	}
@@ -325,7 +332,7 @@ set_has(const struct set *st, const char *v)
 		char *dk = dot;
 
 		snprintf(dot, sizeof(dot), "%s%.511s", *p == '.' ? "" : ".", p);
-		if (bsearch(&dk, st->str, st->nstr, sizeof(char *), str_cmp) != NULL)
+		if (st_find(st, dk))
 			return true;
 	}
 	return false;
@@ -403,7 +410,8 @@ p_set(struct pstate *ps, struct set *st)
 			return -1;
 		}
 		ps->i++;
-		qsort(st->str, st->nstr, sizeof(char *), str_cmp);
+		if (st->nstr > 1)
+			qsort(st->str, st->nstr, sizeof(char *), str_cmp);
 		return 0;
 	}
 	if (!is(t, "[")) {
@@ -428,7 +436,8 @@ p_set(struct pstate *ps, struct set *st)
 		return -1;
 	}
 	ps->i++;
-	qsort(st->str, st->nstr, sizeof(char *), str_cmp);
+	if (st->nstr > 1)
+			qsort(st->str, st->nstr, sizeof(char *), str_cmp);
 	return 0;
 }
 

@@ -390,6 +390,66 @@ at_end(const struct pstate *ps)
 	return ps->i >= ps->n || is(&ps->t[ps->i], "then");
 }
 
+/*
+ * regex_sane - refuse patterns that make the regex compiler blow up (glibc
+ * expands nested repetition: "a+++", "(a{200}){200}"): stacked
+ * quantifiers, bounds above 100, patterns over 512 bytes.
+ */
+static bool
+regex_sane(const char *p, const char **why)
+{
+	bool after_quant = false, in_bracket = false;
+
+	if (strlen(p) > 512) {
+		*why = "regular expression longer than 512 bytes";
+		return false;
+	}
+	for (size_t i = 0; p[i] != '\0'; i++) {
+		char c = p[i];
+
+		if (in_bracket) {
+			if (c == ']' && i > 0 && p[i - 1] != '[')
+				in_bracket = false;
+			continue;
+		}
+		if (c == '\\' && p[i + 1] != '\0') {
+			i++;
+			after_quant = false;
+			continue;
+		}
+		if (c == '[') {
+			in_bracket = true;
+			after_quant = false;
+			continue;
+		}
+		if (c == '*' || c == '+' || c == '?' || c == '{') {
+			if (after_quant) {
+				*why = "a quantifier after a quantifier";
+				return false;
+			}
+			if (c == '{') {
+				char *end;
+				unsigned long a = strtoul(p + i + 1, &end, 10), b = a;
+
+				if (*end == ',')
+					b = end[1] == '}' ? 0 : strtoul(end + 1, &end, 10);
+				if (a > 100 || b > 100) {
+					*why = "a repetition bound above 100";
+					return false;
+				}
+				while (p[i] != '\0' && p[i] != '}')
+					i++;
+				if (p[i] == '\0')
+					break;
+			}
+			after_quant = true;
+			continue;
+		}
+		after_quant = false;
+	}
+	return true;
+}
+
 /* p_set - "[a, b, c]" or file:PATH */
 static int
 p_set(struct pstate *ps, struct set *st)
@@ -498,6 +558,17 @@ p_primary(struct pstate *ps)
 		}
 		t = &ps->t[ps->i];
 		snprintf(pat, sizeof(pat), "%.*s", (int)t->n, t->s);
+		{
+			const char *bad;
+
+			if (!regex_sane(pat, &bad)) {
+				char msg[160];
+
+				snprintf(msg, sizeof(msg), "bad regular expression: %s", bad);
+				expr_free(e);
+				return p_fail(ps, msg);
+			}
+		}
 		rc = regcomp(&e->re, pat, REG_EXTENDED | REG_ICASE | REG_NOSUB);
 		if (rc != 0) {
 			char why[128];

@@ -100,6 +100,8 @@ main(void)
 		{ "helo ~ \"(\"", "t.conf:2:19: bad regular expression" },
 		{ "and auth", "t.conf:2:12: unexpected punctuation or keyword" },
 		{ "client.ip in file:/nonexistent/table", "cannot read table /nonexistent/table" },
+		{ "helo ~ \"a+++\"", "bad regular expression: a quantifier after a quantifier" },
+		{ "helo ~ \"(a{200})\"", "bad regular expression: a repetition bound above 100" },
 	};
 	char err[600];
 

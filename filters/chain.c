@@ -10,7 +10,9 @@
 #include "chain.h"
 #include "conf.h"
 #include "dnsbl.h"
+#include "helo.h"
 #include "plugin.h"
+#include "rdns.h"
 #include "rules_filter.h"
 #include "util.h"
 
@@ -19,6 +21,8 @@
 /* The built-in filters; a filter loaded from a shared object joins this list. */
 static const struct sl_filter *const builtins[] = {
 	&dnsbl_filter,
+	&rdns_filter,
+	&helo_filter,
 	&rules_filter,
 };
 

@@ -72,6 +72,8 @@ struct sl_sess {
 	/* skip_filter - the named filter is not run again in this session */
 	void (*skip_filter)(struct sl_sess *ss, const char *name);
 	const char *tls_version;   /* NULL: the client did not use TLS */
+	const char *our_hostname;  /* the name sluice greets with */
+	const char *local_ip;      /* the address the client connected to */
 	void *host;                /* the host's own pointer */
 	void *chain;               /* the chain's own pointer */
 };

@@ -272,6 +272,8 @@ fill(struct dns *d, struct centry *e, int status, const unsigned char *abuf, int
 			continue; /* CNAMEs on the way */
 		if (e->type == DNS_T_A && r->naddr < DNS_MAX_ADDR && dns_rr_a(&m, rr, &r->addr[r->naddr]) == 0)
 			r->naddr++;
+		else if (e->type == DNS_T_AAAA && r->naddr6 < DNS_MAX_ADDR && dns_rr_aaaa(&m, rr, &r->addr6[r->naddr6]) == 0)
+			r->naddr6++;
 		else if (e->type == DNS_T_TXT && r->txt[0] == '\0')
 			dns_rr_txt(&m, rr, r->txt, sizeof(r->txt));
 		else if (e->type == DNS_T_PTR && r->name[0] == '\0')

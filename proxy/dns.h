@@ -30,6 +30,8 @@ struct dns_result {
 	uint16_t type;
 	unsigned naddr;                   /* DNS_T_A */
 	struct in_addr addr[DNS_MAX_ADDR];
+	unsigned naddr6;                  /* DNS_T_AAAA */
+	struct in6_addr addr6[DNS_MAX_ADDR];
 	char txt[DNS_TXT_MAX];            /* DNS_T_TXT: the first record, joined */
 	char name[DNS_NAME_MAX + 1];      /* DNS_T_PTR: the first name */
 	uint32_t ttl;                     /* seconds the answer is good for (after clamping) */

@@ -163,6 +163,16 @@ dns_rr_a(const struct dns_msg *m, const struct dns_rr *rr, struct in_addr *out)
 	return 0;
 }
 
+/* dns_rr_aaaa - see dns_msg.h */
+int
+dns_rr_aaaa(const struct dns_msg *m, const struct dns_rr *rr, struct in6_addr *out)
+{
+	if (rr->type != DNS_T_AAAA || rr->rdlen != 16)
+		return -1;
+	memcpy(out->s6_addr, m->buf + rr->rdoff, 16);
+	return 0;
+}
+
 /* dns_rr_txt - see dns_msg.h; control bytes become '?' */
 int
 dns_rr_txt(const struct dns_msg *m, const struct dns_rr *rr, char *out, size_t outsz)

@@ -59,6 +59,8 @@ enum parse_rc dns_msg_parse(const uint8_t *buf, size_t len, struct dns_msg *m);
 
 /* dns_rr_a - an A record's address; -1 if rr is not a well-formed A */
 int dns_rr_a(const struct dns_msg *m, const struct dns_rr *rr, struct in_addr *out);
+/* dns_rr_aaaa - an AAAA record's address; -1 if rr is not a well-formed AAAA */
+int dns_rr_aaaa(const struct dns_msg *m, const struct dns_rr *rr, struct in6_addr *out);
 /* dns_rr_txt - a TXT record's strings, concatenated, NUL-terminated; -1 if malformed */
 int dns_rr_txt(const struct dns_msg *m, const struct dns_rr *rr, char *out, size_t outsz);
 /* dns_rr_name - the domain name in a PTR/CNAME/NS record (compression followed) */

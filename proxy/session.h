@@ -69,6 +69,8 @@ bool auth_blocked_at_connect(const struct config *cfg, const struct sockaddr *sa
 void policy_headers(struct session *s);
 /* policy_txn_reset - forget the transaction's headers */
 void policy_txn_reset(struct session *s);
+/* policy_client_name - the client's confirmed (FCrDNS) name, or NULL */
+const char *policy_client_name(const struct session *s);
 /* policy_authenticated - AUTH succeeded: the filters see it from now on */
 void policy_authenticated(struct session *s);
 /* policy_start - attach the filters and run the connect stage; false: no filters */

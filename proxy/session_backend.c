@@ -212,7 +212,8 @@ xclient_queue(struct session *s, struct inflight *pos)
 	size_t n;
 
 	n = xclient_build(line, sizeof(line), s->b_xattrs, s->client_ip,
-	    s->client_sa.ss_family == AF_INET6, s->client_port, "[UNAVAILABLE]", s->helo, s->esmtp, s->auth_user);
+	    s->client_sa.ss_family == AF_INET6, s->client_port,
+	    policy_client_name(s) ? policy_client_name(s) : "[UNAVAILABLE]", s->helo, s->esmtp, s->auth_user);
 	x = pos ? fifo_insert_after(s, pos, FI_INTERNAL, FW_XCLIENT, CMD_XCLIENT)
 		: fifo_push(s, FI_INTERNAL, FW_XCLIENT, CMD_XCLIENT);
 	if (x == NULL)

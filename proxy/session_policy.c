@@ -1,5 +1,6 @@
 /* proxy/session_policy.c: the filter chain in a session: gates, verdicts, decision records */
 #include <dirent.h>
+#include <netdb.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdatomic.h>
@@ -63,6 +64,7 @@ struct policy {
 	char hdr_sess[2048], hdr_txn[2048];
 	size_t hdr_sess_len, hdr_txn_len;
 	struct evidence *ev;     /* owned: while a message is taken as evidence */
+	char local_ip[INET6_ADDRSTRLEN];
 	struct sl_verdict sync_v;
 };
 
@@ -385,6 +387,18 @@ policy_txn_reset(struct session *s)
 		s->pol->hdr_txn_len = 0;
 }
 
+/* policy_client_name - see session.h */
+const char *
+policy_client_name(const struct session *s)
+{
+	const struct fact *ok, *name;
+
+	if (s->pol == NULL || (ok = fact_get(&s->pol->facts, "rdns.fcrdns")) == NULL || !ok->i ||
+	    (name = fact_get(&s->pol->facts, "rdns.name")) == NULL || name->s[0] == '\0')
+		return NULL;
+	return name->s;
+}
+
 /* policy_authenticated - see session.h */
 void
 policy_authenticated(struct session *s)
@@ -418,6 +432,16 @@ policy_start(struct session *s)
 	p->view.dns = worker_dns(s->w, s->cfg);
 	p->view.record = view_record;
 	p->view.add_header = view_add_header;
+	p->view.our_hostname = s->cfg->hostname;
+	{
+		struct sockaddr_storage ss;
+		socklen_t len = sizeof(ss);
+		int fd = s->cbev ? bufferevent_getfd(s->cbev) : -1;
+
+		if (fd >= 0 && getsockname(fd, (struct sockaddr *)&ss, &len) == 0 &&
+		    getnameinfo((struct sockaddr *)&ss, len, p->local_ip, sizeof(p->local_ip), NULL, 0, NI_NUMERICHOST) == 0)
+			p->view.local_ip = p->local_ip;
+	}
 	p->view.host = s;
 	p->chain = chain_new(s->cfg->filters, &p->view);
 	if (p->chain == NULL) {

@@ -18,6 +18,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct dns_msg m;
 	struct in_addr a;
+	struct in6_addr a6;
 	char out[DNS_NAME_MAX + 1], small[8];
 
 	if (dns_msg_parse(data, size, &m) != PARSE_OK)
@@ -30,6 +31,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_CHECK(rr->ttl <= 0x7fffffffu);
 		if (dns_rr_a(&m, rr, &a) == 0)
 			FUZZ_CHECK(rr->type == DNS_T_A && rr->rdlen == 4);
+		if (dns_rr_aaaa(&m, rr, &a6) == 0)
+			FUZZ_CHECK(rr->type == DNS_T_AAAA && rr->rdlen == 16);
 		if (dns_rr_txt(&m, rr, out, sizeof(out)) == 0)
 			check_printable(out, sizeof(out));
 		if (dns_rr_txt(&m, rr, small, sizeof(small)) == 0)

@@ -103,6 +103,11 @@ main(void)
 	t_str_eq(inet_ntoa(a), "127.0.0.10", "A: second address");
 	t_int_eq(d.rr[1].ttl, 120, "A: second TTL");
 	t_int_eq(dns_rr_txt(&d, &d.rr[0], s, sizeof(s)), -1, "A: not a TXT");
+	{
+		struct in6_addr a6;
+
+		t_int_eq(dns_rr_aaaa(&d, &d.rr[0], &a6), -1, "A: not an AAAA");
+	}
 	/* every strict prefix is refused, never misread */
 	for (size_t cut = 0; cut < m.n; cut++) {
 		enum parse_rc rc = dns_msg_parse(m.b, cut, &d);

@@ -12,6 +12,7 @@
 #include "dnsbl.h"
 #include "helo.h"
 #include "plugin.h"
+#include "pregreet.h"
 #include "rdns.h"
 #include "rules_filter.h"
 #include "util.h"
@@ -23,6 +24,7 @@ static const struct sl_filter *const builtins[] = {
 	&dnsbl_filter,
 	&rdns_filter,
 	&helo_filter,
+	&pregreet_filter,
 	&rules_filter,
 };
 

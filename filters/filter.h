@@ -73,6 +73,10 @@ struct sl_sess {
 	void (*skip_filter)(struct sl_sess *ss, const char *name);
 	const char *tls_version;   /* NULL: the client did not use TLS */
 	const char *our_hostname;  /* the name sluice greets with */
+	/* greet_early - send the first line of a multi-line 220 now (connect stage) */
+	void (*greet_early)(struct sl_sess *ss);
+	/* client_bytes - bytes the client sent that sluice has not read yet */
+	size_t (*client_bytes)(struct sl_sess *ss);
 	const char *local_ip;      /* the address the client connected to */
 	void *host;                /* the host's own pointer */
 	void *chain;               /* the chain's own pointer */

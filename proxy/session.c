@@ -752,14 +752,21 @@ sess_command(struct session *s, const char *line, size_t len)
 	struct smtp_cmd c;
 
 	if (cmd_parse(line, len, &c) != PARSE_OK) {
+		if (c.err != NULL && strstr(c.err, "bare <LF>") != NULL)
+			policy_fact(s, "proto.bare_lf", true);
 		proto_error(s, c.errcode, c.enh, c.err);
 		return;
 	}
 	if (s->cnt[c.verb] < UINT16_MAX)
 		s->cnt[c.verb]++;
+	if (c.verb == CMD_NONSMTP)
+		policy_fact(s, "proto.nonsmtp", true);
 	if (policy_refused(s) && c.verb != CMD_QUIT) {
 		/* refused at connect (RFC 5321 3.1): only QUIT is served */
-		proto_error(s, 503, "5.5.1", "Error: access denied; send QUIT");
+		if (policy_refusal(s) != NULL)
+			fifo_local(s, c.verb, "%s", policy_refusal(s));
+		else
+			proto_error(s, 503, "5.5.1", "Error: access denied; send QUIT");
 		return;
 	}
 	sess_dispatch(s, &c, line, len);
@@ -885,6 +892,9 @@ sess_client_process(struct session *s)
 			sess_close(s, "out of memory");
 			break;
 		case PARSE_OK:
+			if (s->pol != NULL && evbuffer_get_length(in) > 0 &&
+			    !(s->esmtp && s->state >= ST_HELO && s->b_pipelining))
+				policy_fact(s, "proto.pipelined", true); /* ahead of replies, PIPELINING not offered */
 			if (s->sasl_wait) {
 				/* a SASL response, not a command: relayed, then wiped */
 				auth_response(s, s->cline.buf, s->cline.len);

@@ -69,6 +69,10 @@ bool auth_blocked_at_connect(const struct config *cfg, const struct sockaddr *sa
 void policy_headers(struct session *s);
 /* policy_txn_reset - forget the transaction's headers */
 void policy_txn_reset(struct session *s);
+/* policy_fact - a session-level fact (proto.*), when filters are configured */
+void policy_fact(struct session *s, const char *key, bool v);
+/* policy_refusal - the reply commands get after a refusal behind an early 220- line */
+const char *policy_refusal(const struct session *s);
 /* policy_client_name - the client's confirmed (FCrDNS) name, or NULL */
 const char *policy_client_name(const struct session *s);
 /* policy_authenticated - AUTH succeeded: the filters see it from now on */

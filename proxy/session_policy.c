@@ -59,6 +59,8 @@ struct policy {
 	bool sync_done;          /* ... and the chain already answered */
 	bool pass_once;          /* the held command is being replayed */
 	bool refused;            /* refused at connect: only QUIT is served */
+	bool early_sent;         /* "220-" went out (pregreet multiline) */
+	char refusal[512];       /* after an early line: the reply every command gets */
 	bool wait_fifo;          /* DATA held until the replies before it are in */
 	/* headers the rules add: for the session, and for the transaction */
 	char hdr_sess[2048], hdr_txn[2048];
@@ -291,6 +293,25 @@ connect_done(void *arg, enum sl_stage st, const struct sl_verdict *v)
 		fifo_flush(s);
 		return;
 	}
+	if (s->pol->early_sent && s->state == ST_CONNECT) {
+		/*
+		 * "220-" is out: a refusal cannot be the greeting any more. Finish
+		 * it, and give the refusal to every command but QUIT (postscreen).
+		 */
+		struct inflight *fi = fifo_local(s, CMD_UNKNOWN, "220 %s %s", s->cfg->hostname, s->cfg->banner);
+		int code = v->code ? v->code : v->action == SL_ACT_TEMPFAIL ? 421 : 554;
+
+		if (fi == NULL)
+			return;
+		snprintf(s->pol->refusal, sizeof(s->pol->refusal), "%d %s %s", code,
+		    v->enh ? v->enh : code >= 500 ? "5.7.1" : "4.7.1", v->text ? v->text : "Access denied");
+		policy_record(s, st, v, s->pol->refusal, strlen(s->pol->refusal), NULL);
+		s->pol->refused = true;
+		sess_enter(s, ST_GREETED);
+		fifo_flush(s);
+		sess_client_resume(s);
+		return;
+	}
 	/* RFC 5321 3.1: 554 instead of 220, then 503 to all but QUIT */
 	refuse(s, st, v);
 	if (s->state == ST_CONNECT) {
@@ -387,6 +408,44 @@ policy_txn_reset(struct session *s)
 		s->pol->hdr_txn_len = 0;
 }
 
+/* view_greet_early - sl_sess.greet_early: "220-hostname ESMTP" now */
+static void
+view_greet_early(struct sl_sess *ss)
+{
+	struct session *s = ss->host;
+	char line[300];
+	int n = snprintf(line, sizeof(line), "220-%s %s\r\n", s->cfg->hostname, s->cfg->banner);
+
+	if (s->state != ST_CONNECT || s->pol->early_sent || n <= 0 || (size_t)n >= sizeof(line))
+		return;
+	s->pol->early_sent = true;
+	sess_send(s, line, (size_t)n);
+}
+
+/* view_client_bytes - sl_sess.client_bytes */
+static size_t
+view_client_bytes(struct sl_sess *ss)
+{
+	struct session *s = ss->host;
+
+	return s->cbev != NULL ? evbuffer_get_length(bufferevent_get_input(s->cbev)) : 0;
+}
+
+/* policy_fact - see session.h */
+void
+policy_fact(struct session *s, const char *key, bool v)
+{
+	if (s->pol != NULL)
+		fact_set_bool(&s->pol->facts, key, v);
+}
+
+/* policy_refusal - see session.h */
+const char *
+policy_refusal(const struct session *s)
+{
+	return s->pol != NULL && s->pol->refusal[0] ? s->pol->refusal : NULL;
+}
+
 /* policy_client_name - see session.h */
 const char *
 policy_client_name(const struct session *s)
@@ -433,6 +492,8 @@ policy_start(struct session *s)
 	p->view.record = view_record;
 	p->view.add_header = view_add_header;
 	p->view.our_hostname = s->cfg->hostname;
+	p->view.greet_early = view_greet_early;
+	p->view.client_bytes = view_client_bytes;
 	{
 		struct sockaddr_storage ss;
 		socklen_t len = sizeof(ss);

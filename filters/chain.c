@@ -12,6 +12,7 @@
 #include "dnsbl.h"
 #include "helo.h"
 #include "plugin.h"
+#include "policy.h"
 #include "pregreet.h"
 #include "rdns.h"
 #include "rules_filter.h"
@@ -25,6 +26,7 @@ static const struct sl_filter *const builtins[] = {
 	&rdns_filter,
 	&helo_filter,
 	&pregreet_filter,
+	&policy_filter,
 	&rules_filter,
 };
 

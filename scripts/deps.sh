@@ -4,7 +4,7 @@
 set -eu
 
 BUILD="meson ninja-build pkg-config gcc libc6-dev libevent-dev libssl-dev libc-ares-dev"
-TEST="python3 swaks postfix dovecot-core rbldnsd dnsmasq-base clang libclang-rt-14-dev openssl iproute2 util-linux procps"
+TEST="python3 swaks postfix dovecot-core postgrey rbldnsd dnsmasq-base clang libclang-rt-14-dev openssl iproute2 util-linux procps"
 
 if [ "$(id -u)" != 0 ]; then
 	echo "deps.sh: run as root (apt-get)" >&2
@@ -50,6 +50,22 @@ case " $missing " in
 	# still running (no init system, or policy-rc.d refused the stop)?
 	if [ -s /run/dovecot/master.pid ] && kill -0 "$(cat /run/dovecot/master.pid)" 2>/dev/null; then
 		doveadm stop >/dev/null 2>&1 || true
+	fi
+	;;
+esac
+case " $missing " in
+*" postgrey "*)
+	# postgrey is the policy-server tests' greylister: they run their own on
+	# a loopback port. The package's service is not wanted.
+	if command -v systemctl >/dev/null 2>&1; then
+		systemctl stop postgrey.service >/dev/null 2>&1 || true
+		systemctl disable postgrey.service >/dev/null 2>&1 || true
+	fi
+	if command -v invoke-rc.d >/dev/null 2>&1; then
+		invoke-rc.d postgrey stop >/dev/null 2>&1 || true
+	fi
+	if command -v update-rc.d >/dev/null 2>&1; then
+		update-rc.d postgrey disable >/dev/null 2>&1 || true
 	fi
 	;;
 esac

@@ -53,12 +53,12 @@ fuzz() {
 	fi
 	if ! ninja -C "$dir" tests/fuzz/fuzz_smtp_cmd tests/fuzz/fuzz_smtp_reply \
 		tests/fuzz/fuzz_smtp_data tests/fuzz/fuzz_conf tests/fuzz/fuzz_dns_msg \
-		tests/fuzz/fuzz_dnsbl_spec tests/fuzz/fuzz_mailhdr tests/fuzz/fuzz_template tests/fuzz/fuzz_sasl tests/fuzz/fuzz_senders tests/fuzz/fuzz_rules tests/fuzz/fuzz_helo_check >"$dir.build.log" 2>&1; then
+		tests/fuzz/fuzz_dnsbl_spec tests/fuzz/fuzz_mailhdr tests/fuzz/fuzz_template tests/fuzz/fuzz_sasl tests/fuzz/fuzz_senders tests/fuzz/fuzz_rules tests/fuzz/fuzz_helo_check tests/fuzz/fuzz_policy >"$dir.build.log" 2>&1; then
 		cat "$dir.build.log"
 		failed=$((failed + 1))
 		return
 	fi
-	for t in smtp_cmd smtp_reply smtp_data conf dns_msg dnsbl_spec mailhdr template sasl senders rules helo_check; do
+	for t in smtp_cmd smtp_reply smtp_data conf dns_msg dnsbl_spec mailhdr template sasl senders rules helo_check policy; do
 		local work
 		work=$(mktemp -d)
 		if UBSAN_OPTIONS=halt_on_error=1 "$dir/tests/fuzz/fuzz_$t" -max_total_time="${FUZZ_SECONDS:-20}" \

@@ -15,6 +15,7 @@
 #include "policy.h"
 #include "pregreet.h"
 #include "rdns.h"
+#include "spf.h"
 #include "rules_filter.h"
 #include "util.h"
 
@@ -27,6 +28,7 @@ static const struct sl_filter *const builtins[] = {
 	&helo_filter,
 	&pregreet_filter,
 	&policy_filter,
+	&spf_filter,
 	&rules_filter,
 };
 

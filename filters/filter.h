@@ -78,6 +78,7 @@ struct sl_sess {
 	/* client_bytes - bytes the client sent that sluice has not read yet */
 	size_t (*client_bytes)(struct sl_sess *ss);
 	const char *local_ip;      /* the address the client connected to */
+	const char *dns_servers;   /* the dns { } block's servers; NULL = resolv.conf */
 	void *host;                /* the host's own pointer */
 	void *chain;               /* the chain's own pointer */
 };

@@ -163,6 +163,20 @@ dns_rr_a(const struct dns_msg *m, const struct dns_rr *rr, struct in_addr *out)
 	return 0;
 }
 
+/* dns_rr_mx - see dns_msg.h */
+int
+dns_rr_mx(const struct dns_msg *m, const struct dns_rr *rr, unsigned *pref, char *out, size_t outsz)
+{
+	size_t next;
+
+	if (rr->type != DNS_T_MX || rr->rdlen < 3)
+		return -1;
+	*pref = (unsigned)m->buf[rr->rdoff] << 8 | m->buf[rr->rdoff + 1];
+	if (dns_name_read(m->buf, rr->rdoff + rr->rdlen, rr->rdoff + 2, out, outsz, &next) < 0)
+		return -1;
+	return next == rr->rdoff + rr->rdlen ? 0 : -1;
+}
+
 /* dns_rr_aaaa - see dns_msg.h */
 int
 dns_rr_aaaa(const struct dns_msg *m, const struct dns_rr *rr, struct in6_addr *out)

@@ -24,6 +24,8 @@
 #define DNS_T_PTR  12
 #define DNS_T_TXT  16
 #define DNS_T_AAAA 28
+#define DNS_T_MX   15
+#define DNS_T_SPF  99
 
 #define DNS_RCODE_NOERROR  0
 #define DNS_RCODE_SERVFAIL 2
@@ -59,6 +61,8 @@ enum parse_rc dns_msg_parse(const uint8_t *buf, size_t len, struct dns_msg *m);
 
 /* dns_rr_a - an A record's address; -1 if rr is not a well-formed A */
 int dns_rr_a(const struct dns_msg *m, const struct dns_rr *rr, struct in_addr *out);
+/* dns_rr_mx - an MX record's preference and exchange; -1 if not a well-formed MX */
+int dns_rr_mx(const struct dns_msg *m, const struct dns_rr *rr, unsigned *pref, char *out, size_t outsz);
 /* dns_rr_aaaa - an AAAA record's address; -1 if rr is not a well-formed AAAA */
 int dns_rr_aaaa(const struct dns_msg *m, const struct dns_rr *rr, struct in6_addr *out);
 /* dns_rr_txt - a TXT record's strings, concatenated, NUL-terminated; -1 if malformed */

@@ -15,6 +15,7 @@
 #include "config.h"
 #include "log.h"
 #include "session.h"
+#include "spf.h"
 #include "worker.h"
 
 #define DEFAULT_CONFIG "/etc/sluice/sluice.conf"
@@ -262,6 +263,8 @@ main(int argc, char **argv)
 	event_base_dispatch(d.base);
 	for (int i = 0; i < d.nworkers; i++)
 		worker_join(d.workers[i]);
+	for (int waited = 0; spf_busy() > 0 && waited < 100; waited++)
+		usleep(50000); /* SPF answers are posted to the loops freed below */
 	for (int i = 0; i < d.nworkers; i++)
 		worker_free(d.workers[i]);
 	for (int i = 0; i < 3; i++)

@@ -492,6 +492,7 @@ policy_start(struct session *s)
 	p->view.record = view_record;
 	p->view.add_header = view_add_header;
 	p->view.our_hostname = s->cfg->hostname;
+	p->view.dns_servers = s->cfg->dns_servers;
 	p->view.greet_early = view_greet_early;
 	p->view.client_bytes = view_client_bytes;
 	{

@@ -127,9 +127,25 @@ fact_name_ok(const struct etok *t)
 	return true;
 }
 
-/* operand_set - a fact, or a literal */
+/* session_fact - the facts whose names have no dot */
+static bool
+session_fact(const struct etok *t)
+{
+	static const char *const names[] = { "helo", "sender", "rcpt", "auth", "tls" };
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (t->n == strlen(names[i]) && memcmp(t->s, names[i], t->n) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * operand_set - a fact, or a literal. On the right of a comparison a bare
+ * word without a dot is a string (spf.result == fail), unless it is one of
+ * the session facts (helo, sender, rcpt, auth, tls).
+ */
 static int
-operand_set(struct operand *o, const struct etok *t)
+operand_set(struct operand *o, const struct etok *t, bool rhs)
 {
 	char *copy = strndup(t->s, t->n);
 	struct rval v;
@@ -138,7 +154,8 @@ operand_set(struct operand *o, const struct etok *t)
 		return -1;
 	if (!t->quoted) {
 		rval_literal(copy, false, &v);
-		if (v.type == RV_STR && fact_name_ok(t)) {
+		if (v.type == RV_STR && fact_name_ok(t) &&
+		    !(rhs && memchr(t->s, '.', t->n) == NULL && !session_fact(t))) {
 			o->fact = copy;
 			return 0;
 		}
@@ -528,7 +545,7 @@ p_primary(struct pstate *ps)
 		return p_fail(ps, t->quoted ? "unexpected string" : "unexpected punctuation or keyword");
 	if ((e = node(ps, E_TRUTH)) == NULL)
 		return NULL;
-	if (operand_set(&e->l, t) < 0) {
+	if (operand_set(&e->l, t, false) < 0) {
 		expr_free(e);
 		return p_fail(ps, "out of memory");
 	}
@@ -594,7 +611,7 @@ p_primary(struct pstate *ps)
 			expr_free(e);
 			return p_fail(ps, "a comparison needs a value after its operator");
 		}
-		if (operand_set(&e->r, &ps->t[ps->i]) < 0) {
+		if (operand_set(&e->r, &ps->t[ps->i], true) < 0) {
 			expr_free(e);
 			return p_fail(ps, "out of memory");
 		}

@@ -31,6 +31,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_CHECK(rr->ttl <= 0x7fffffffu);
 		if (dns_rr_a(&m, rr, &a) == 0)
 			FUZZ_CHECK(rr->type == DNS_T_A && rr->rdlen == 4);
+		{
+			unsigned pref;
+
+			if (dns_rr_mx(&m, rr, &pref, out, sizeof(out)) == 0) {
+				FUZZ_CHECK(rr->type == DNS_T_MX && pref <= 0xffff);
+				check_printable(out, sizeof(out));
+			}
+		}
 		if (dns_rr_aaaa(&m, rr, &a6) == 0)
 			FUZZ_CHECK(rr->type == DNS_T_AAAA && rr->rdlen == 16);
 		if (dns_rr_txt(&m, rr, out, sizeof(out)) == 0)

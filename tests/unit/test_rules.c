@@ -89,6 +89,10 @@ main(void)
 		{ "missing.fact == 0", 0 }, { "missing.fact != 1", 1 }, { "missing.fact ~ \"x\"", 0 },
 		{ "empty", 0 }, { "tls", 1 }, { "num.text > 11", 1 }, { "helo > 3", 0 },
 		{ "dnsbl.score >= \"5\"", 1 },
+		{ "helo == mail.example.com", 0 },                      /* a dotted word is a fact (unset) */
+		{ "helo == \"mail.example.com\"", 1 },
+		{ "client.ip != none", 1 },                             /* an undotted word is a string */
+		{ "tls == true", 1 }, { "auth == tls", 0 },              /* session facts stay facts */
 	};
 	static const struct {
 		const char *cond, *err;

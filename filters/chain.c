@@ -11,6 +11,7 @@
 #include "conf.h"
 #include "dnsbl.h"
 #include "helo.h"
+#include "ratelimit.h"
 #include "plugin.h"
 #include "policy.h"
 #include "pregreet.h"
@@ -29,6 +30,7 @@ static const struct sl_filter *const builtins[] = {
 	&pregreet_filter,
 	&policy_filter,
 	&spf_filter,
+	&limits_filter,
 	&rules_filter,
 };
 

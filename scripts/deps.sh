@@ -3,7 +3,7 @@
 # from Debian 12 packages only. Safe to run again. Needs root.
 set -eu
 
-BUILD="meson ninja-build pkg-config gcc libc6-dev libevent-dev libssl-dev libc-ares-dev libspf2-dev"
+BUILD="meson ninja-build pkg-config gcc libc6-dev libevent-dev libssl-dev libc-ares-dev libspf2-dev liblmdb-dev"
 TEST="python3 swaks postfix dovecot-core postgrey rbldnsd dnsmasq-base clang libclang-rt-14-dev openssl iproute2 util-linux procps"
 
 if [ "$(id -u)" != 0 ]; then

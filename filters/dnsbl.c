@@ -30,7 +30,6 @@ static const char *const result_names[R_COUNT] = {
 };
 
 #define Q_MAX_ADDR 4
-#define REF_LEN    12
 
 struct dnsbl_sess;
 
@@ -597,19 +596,6 @@ tpl_field(void *arg, const char *name, size_t n)
 	}
 #undef IS
 	return NULL;
-}
-
-/* ref_new - a reference id nobody can guess: 60 random bits, base32 */
-static void
-ref_new(char *out)
-{
-	static const char b32[] = "abcdefghijkmnpqrstuvwxyz23456789";
-	uint8_t r[REF_LEN];
-
-	rand_fill(r, sizeof(r));
-	for (size_t i = 0; i < REF_LEN; i++)
-		out[i] = b32[r[i] & 31];
-	out[REF_LEN] = '\0';
 }
 
 /* report_cb - sl_filter.report for the verdict */

@@ -1,6 +1,5 @@
 /* filters/dnsbl_conf.c: the dnsbl { } configuration block */
 #include <arpa/inet.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,25 +15,6 @@ const char *const dnsbl_tpl_fields[] = {
 	"client.ip", "helo", "sender", "listed", "list", "lists", "reason", "answer", "txt",
 	"score", "threshold", "ref", NULL,
 };
-
-static int conf_fail(struct conf_error *err, const struct conf_stmt *s, int word, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-/* conf_fail - "FILE:LINE:COL: message" for word of s; returns -1 */
-static int
-conf_fail(struct conf_error *err, const struct conf_stmt *s, int word, const char *fmt, ...)
-{
-	va_list ap;
-	int n = snprintf(err->msg, sizeof(err->msg), "%s:%d:%d: ", s->file, s->line,
-	    word < s->argc ? s->argcol[word] : s->col);
-
-	if (n < 0 || (size_t)n >= sizeof(err->msg))
-		return -1;
-	va_start(ap, fmt);
-	vsnprintf(err->msg + n, sizeof(err->msg) - (size_t)n, fmt, ap);
-	va_end(ap);
-	return -1;
-}
 
 /* nargs - s has between min and max arguments */
 static int

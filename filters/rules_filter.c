@@ -15,7 +15,6 @@
  * session goes on; add-header, set and skip act and evaluation goes on.
  */
 
-#define REF_LEN 12
 
 struct rules_sess {
 	const struct ruleset *rs;
@@ -101,19 +100,6 @@ field(void *arg, const char *name, size_t n)
 		return v.i ? "true" : "false";
 	snprintf(rs->num, sizeof(rs->num), "%lld", v.i);
 	return rs->num;
-}
-
-/* ref_new - a fresh reference id (the same alphabet as the dnsbl filter's) */
-static void
-ref_new(char *out)
-{
-	static const char b32[] = "abcdefghijkmnpqrstuvwxyz23456789";
-	uint8_t r[REF_LEN];
-
-	rand_fill(r, sizeof(r));
-	for (size_t i = 0; i < REF_LEN; i++)
-		out[i] = b32[r[i] & 31];
-	out[REF_LEN] = '\0';
 }
 
 /* rules_report - the rule, where it is, and what it read */

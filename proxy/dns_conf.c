@@ -1,31 +1,11 @@
 /* proxy/dns_conf.c: the dns { } configuration block */
 #include <arpa/inet.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "conf.h"
 #include "dns.h"
-
-static int dfail(struct conf_error *err, const struct conf_stmt *s, int word, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-/* dfail - "FILE:LINE:COL: message"; returns -1 */
-static int
-dfail(struct conf_error *err, const struct conf_stmt *s, int word, const char *fmt, ...)
-{
-	va_list ap;
-	int n = snprintf(err->msg, sizeof(err->msg), "%s:%d:%d: ", s->file, s->line,
-	    word < s->argc ? s->argcol[word] : s->col);
-
-	if (n < 0 || (size_t)n >= sizeof(err->msg))
-		return -1;
-	va_start(ap, fmt);
-	vsnprintf(err->msg + n, sizeof(err->msg) - (size_t)n, fmt, ap);
-	va_end(ap);
-	return -1;
-}
 
 /* server_ok - an address, optionally with a port: a.b.c.d[:p], v6, [v6]:p */
 static bool
@@ -78,7 +58,7 @@ static int
 one_arg(struct conf_error *err, const struct conf_stmt *s)
 {
 	if (s->argc != 2 || s->block)
-		return dfail(err, s, 0, "'%s' takes one argument", s->argv[0]);
+		return conf_fail(err, s, 0, "'%s' takes one argument", s->argv[0]);
 	return 0;
 }
 
@@ -87,7 +67,7 @@ int
 dns_conf_parse(const struct conf_stmt *b, struct dns_config *dc, char **servers, struct conf_error *err)
 {
 	if (!b->block || b->argc != 1)
-		return dfail(err, b, 0, "dns is configured with a block: dns { servers ...; }");
+		return conf_fail(err, b, 0, "dns is configured with a block: dns { servers ...; }");
 	for (const struct conf_stmt *s = b->child; s != NULL; s = s->next) {
 		const char *k = s->argv[0];
 		unsigned v;
@@ -97,16 +77,16 @@ dns_conf_parse(const struct conf_stmt *b, struct dns_config *dc, char **servers,
 			size_t len = 0;
 
 			if (s->argc < 2)
-				return dfail(err, s, 0, "servers takes one or more addresses (127.0.0.1, 127.0.0.1:5353, [::1]:53)");
+				return conf_fail(err, s, 0, "servers takes one or more addresses (127.0.0.1, 127.0.0.1:5353, [::1]:53)");
 			for (int w = 1; w < s->argc; w++) {
 				if (!server_ok(s->argv[w]))
-					return dfail(err, s, w, "bad DNS server '%s' (127.0.0.1, 127.0.0.1:5353, ::1, [::1]:5353)",
+					return conf_fail(err, s, w, "bad DNS server '%s' (127.0.0.1, 127.0.0.1:5353, ::1, [::1]:5353)",
 					    s->argv[w]);
 				len += strlen(s->argv[w]) + 1;
 			}
 			free(*servers);
 			if ((*servers = calloc(1, len)) == NULL)
-				return dfail(err, s, 0, "out of memory");
+				return conf_fail(err, s, 0, "out of memory");
 			for (int w = 1; w < s->argc; w++) {
 				if (w > 1)
 					strcat(*servers, ",");
@@ -117,33 +97,33 @@ dns_conf_parse(const struct conf_stmt *b, struct dns_config *dc, char **servers,
 			if (one_arg(err, s) < 0)
 				return -1;
 			if (conf_parse_duration(s->argv[1], &v) < 0 || v < 10 || v > 60000)
-				return dfail(err, s, 1, "'%s' is not a duration from 10ms to 60s", s->argv[1]);
+				return conf_fail(err, s, 1, "'%s' is not a duration from 10ms to 60s", s->argv[1]);
 			dc->timeout_ms = v;
 		} else if (!strcmp(k, "tries")) {
 			if (one_arg(err, s) < 0)
 				return -1;
 			v = (unsigned)strtoul(s->argv[1], &end, 10);
 			if (end == s->argv[1] || *end != '\0' || v < 1 || v > 10)
-				return dfail(err, s, 1, "'%s' is not a number from 1 to 10", s->argv[1]);
+				return conf_fail(err, s, 1, "'%s' is not a number from 1 to 10", s->argv[1]);
 			dc->tries = v;
 		} else if (!strcmp(k, "ttl_min") || !strcmp(k, "ttl_max")) {
 			if (one_arg(err, s) < 0)
 				return -1;
 			if (conf_parse_duration(s->argv[1], &v) < 0)
-				return dfail(err, s, 1, "'%s' is not a duration", s->argv[1]);
+				return conf_fail(err, s, 1, "'%s' is not a duration", s->argv[1]);
 			*(!strcmp(k, "ttl_min") ? &dc->min_ttl : &dc->max_ttl) = v / 1000;
 		} else if (!strcmp(k, "cache_size")) {
 			if (one_arg(err, s) < 0)
 				return -1;
 			v = (unsigned)strtoul(s->argv[1], &end, 10);
 			if (end == s->argv[1] || *end != '\0' || v > 10000000)
-				return dfail(err, s, 1, "'%s' is not a number from 0 to 10000000", s->argv[1]);
+				return conf_fail(err, s, 1, "'%s' is not a number from 0 to 10000000", s->argv[1]);
 			dc->cache_max = v;
 		} else {
-			return dfail(err, s, 0, "unknown dns option '%s'", k);
+			return conf_fail(err, s, 0, "unknown dns option '%s'", k);
 		}
 	}
 	if (dc->min_ttl > dc->max_ttl)
-		return dfail(err, b, 0, "dns ttl_min is above ttl_max");
+		return conf_fail(err, b, 0, "dns ttl_min is above ttl_max");
 	return 0;
 }

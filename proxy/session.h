@@ -109,6 +109,9 @@ bool backend_ensure(struct session *s);
 void backend_send_line(struct session *s, struct inflight *fi, const char *line, size_t len);
 
 /* session_data.c */
+struct logrec;
+/* sess_record_tail - TLS, AUTH user and configuration hash, then emit the record */
+void sess_record_tail(const struct session *s, struct logrec *r);
 void data_begin(struct session *s);
 void data_process(struct session *s);
 void data_backend_lost(struct session *s);

@@ -128,13 +128,20 @@ data_record(struct session *s, const char *ev, int prio, const char *result, con
 	logrec_str(&r, "result", result);
 	logrec_strn(&r, "reply", reply, MIN(replylen, 1024)); /* a record must fit */
 	logrec_int(&r, "data_ms", (long long)(clock_mono_ms() - s->data_start_ms));
+	sess_record_tail(s, &r);
+}
+
+/* sess_record_tail - see session.h: what every decision record ends with */
+void
+sess_record_tail(const struct session *s, struct logrec *r)
+{
 	if (s->tlsi != NULL) {
-		logrec_str(&r, "tls", s->tlsi->version);
-		logrec_str(&r, "tls_cipher", s->tlsi->cipher);
+		logrec_str(r, "tls", s->tlsi->version);
+		logrec_str(r, "tls_cipher", s->tlsi->cipher);
 	}
-	logrec_str(&r, "auth_user", s->auth_user);
-	logrec_str(&r, "config", s->cfg->hash);
-	logrec_emit(&r);
+	logrec_str(r, "auth_user", s->auth_user);
+	logrec_str(r, "config", s->cfg->hash);
+	logrec_emit(r);
 }
 
 /* client_idle_timeouts - back to the between-commands timeout */

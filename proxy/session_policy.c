@@ -203,13 +203,7 @@ policy_record(struct session *s, enum sl_stage st, const struct sl_verdict *v, c
 		v->report(v->report_ctx, &w);
 		logrec_json_close(&r, false);
 	}
-	if (s->tlsi != NULL) {
-		logrec_str(&r, "tls", s->tlsi->version);
-		logrec_str(&r, "tls_cipher", s->tlsi->cipher);
-	}
-	logrec_str(&r, "auth_user", s->auth_user);
-	logrec_str(&r, "config", s->cfg->hash);
-	logrec_emit(&r);
+	sess_record_tail(s, &r);
 }
 
 /* view_record - sl_sess.record: a CONTINUE verdict worth keeping */
@@ -516,6 +510,23 @@ policy_start(struct session *s)
 	return true;
 }
 
+/* hold_line - keep a command until it may go on; the client is not read meanwhile (false) */
+static bool
+hold_line(struct session *s, const char *line, size_t len)
+{
+	struct policy *p = s->pol;
+
+	p->held = malloc(len);
+	if (p->held == NULL) {
+		sess_close(s, "out of memory");
+		return false;
+	}
+	memcpy(p->held, line, len);
+	p->heldlen = len;
+	p->waiting = true;
+	return false;
+}
+
 /* policy_gate - see session.h */
 bool
 policy_gate(struct session *s, enum sl_stage st, const char *line, size_t len, const char *arg)
@@ -530,15 +541,8 @@ policy_gate(struct session *s, enum sl_stage st, const char *line, size_t len, c
 	}
 	if (st == SL_STAGE_DATA && s->nfifo > 0) {
 		/* evidence mode answers DATA itself: first learn which RCPTs the backend took */
-		p->held = malloc(len);
-		if (p->held == NULL) {
-			sess_close(s, "out of memory");
-			return false;
-		}
-		memcpy(p->held, line, len);
-		p->heldlen = len;
-		p->waiting = p->wait_fifo = true;
-		return false;
+		p->wait_fifo = true;
+		return hold_line(s, line, len);
 	}
 	policy_sync(s);
 	free(p->held_arg);
@@ -560,15 +564,7 @@ policy_gate(struct session *s, enum sl_stage st, const char *line, size_t len, c
 		return false;
 	}
 	/* the verdict comes later: hold the line, stop reading the client */
-	p->held = malloc(len);
-	if (p->held == NULL) {
-		sess_close(s, "out of memory");
-		return false;
-	}
-	memcpy(p->held, line, len);
-	p->heldlen = len;
-	p->waiting = true;
-	return false;
+	return hold_line(s, line, len);
 }
 
 /* policy_fifo_drained - see session.h */

@@ -35,13 +35,9 @@ tls_fail(struct conf_error *err, const struct conf_stmt *s, int word, const char
 {
 	va_list ap;
 	char why[256];
-	int n = snprintf(err->msg, sizeof(err->msg), "%s:%d:%d: ", s->file, s->line,
-	    word < s->argc ? s->argcol[word] : s->col);
 
-	if (n < 0 || (size_t)n >= sizeof(err->msg))
-		return -1;
 	va_start(ap, fmt);
-	vsnprintf(err->msg + n, sizeof(err->msg) - (size_t)n, fmt, ap);
+	conf_vfail_at(err, s, word < s->argc ? s->argcol[word] : s->col, fmt, ap);
 	va_end(ap);
 	tls_error(why, sizeof(why), 0);
 	if (why[0] != '\0') {

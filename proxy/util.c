@@ -127,6 +127,19 @@ fmt_rfc3339_ms(char *buf, size_t sz, uint64_t wall_ms)
 	    (unsigned)(wall_ms % 1000));
 }
 
+/* ref_new - see util.h (no 0/o, 1/l: it is read aloud and typed) */
+void
+ref_new(char out[REF_LEN + 1])
+{
+	static const char b32[] = "abcdefghijkmnpqrstuvwxyz23456789";
+	uint8_t r[REF_LEN];
+
+	rand_fill(r, sizeof(r));
+	for (size_t i = 0; i < REF_LEN; i++)
+		out[i] = b32[r[i] & 31];
+	out[REF_LEN] = '\0';
+}
+
 /* rand_fill - kernel randomness; aborts if the kernel refuses */
 void
 rand_fill(void *buf, size_t len)

@@ -64,4 +64,8 @@ void fmt_rfc3339_ms(char *buf, size_t sz, uint64_t wall_ms);
 /* rand_fill - fill with kernel randomness (getrandom); aborts on failure */
 void rand_fill(void *buf, size_t len);
 
+/* ref_new - a reference id nobody can guess: REF_LEN base32 characters (60 bits) */
+#define REF_LEN 12
+void ref_new(char out[REF_LEN + 1]);
+
 #endif

@@ -466,3 +466,38 @@ conf_parse_size(const char *s, uint64_t *out)
 	*out = v * mult;
 	return 0;
 }
+
+/* conf_vfail_at - see conf.h */
+int
+conf_vfail_at(struct conf_error *err, const struct conf_stmt *s, int col, const char *fmt, va_list ap)
+{
+	int n = snprintf(err->msg, sizeof(err->msg), "%s:%d:%d: ", s->file, s->line, col);
+
+	if (n >= 0 && (size_t)n < sizeof(err->msg))
+		vsnprintf(err->msg + n, sizeof(err->msg) - (size_t)n, fmt, ap);
+	return -1;
+}
+
+/* conf_fail_at - see conf.h */
+int
+conf_fail_at(struct conf_error *err, const struct conf_stmt *s, int col, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	conf_vfail_at(err, s, col, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/* conf_fail - see conf.h */
+int
+conf_fail(struct conf_error *err, const struct conf_stmt *s, int word, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	conf_vfail_at(err, s, word >= 0 && word < s->argc ? s->argcol[word] : s->col, fmt, ap);
+	va_end(ap);
+	return -1;
+}

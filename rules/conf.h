@@ -2,6 +2,7 @@
 #ifndef SLUICE_CONF_H
 #define SLUICE_CONF_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -53,6 +54,18 @@ void conf_doc_free_(struct conf_doc *doc);
 		conf_doc_free_(p); \
 		(p) = NULL;      \
 	} while (0)
+
+/*
+ * conf_fail - "FILE:LINE:COL: message" into err, at word `word` of s (a
+ * word past the end: the statement itself); conf_fail_at takes a column,
+ * conf_vfail_at a va_list. They return -1, for "return conf_fail(...)".
+ */
+int conf_fail(struct conf_error *err, const struct conf_stmt *s, int word, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+int conf_fail_at(struct conf_error *err, const struct conf_stmt *s, int col, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+int conf_vfail_at(struct conf_error *err, const struct conf_stmt *s, int col, const char *fmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
 
 /* conf_parse_duration - "30", "30s", "5m", "1h", "2d", "250ms" into ms (a week at most) */
 int conf_parse_duration(const char *s, unsigned *ms);

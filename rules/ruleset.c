@@ -1,5 +1,4 @@
 /* rules/ruleset.c: the rules { } block: stages, conditions and actions */
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,24 +34,6 @@ struct ruleset {
 };
 
 static const char *const stage_names[RULES_STAGES] = { "connect", "helo", "mail", "rcpt", "data" };
-
-static int rfail(struct conf_error *err, const struct conf_stmt *s, int col, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-/* rfail - "FILE:LINE:COL: message" */
-static int
-rfail(struct conf_error *err, const struct conf_stmt *s, int col, const char *fmt, ...)
-{
-	va_list ap;
-	int n = snprintf(err->msg, sizeof(err->msg), "%s:%d:%d: ", s->file, s->line, col);
-
-	if (n < 0 || (size_t)n >= sizeof(err->msg))
-		return -1;
-	va_start(ap, fmt);
-	vsnprintf(err->msg + n, sizeof(err->msg) - (size_t)n, fmt, ap);
-	va_end(ap);
-	return -1;
-}
 
 /* source_of - the statement as written, for decision records */
 static char *
@@ -97,28 +78,28 @@ parse_reply(struct conf_error *err, const struct conf_stmt *s, int w, struct rul
 		long code = strtol(s->argv[w], &end, 10);
 
 		if (*end != '\0' || code < cls_lo * 100 || code > cls_hi * 100 + 99)
-			return rfail(err, s, s->argcol[w], "'%s' is not a reply code from %d00 to %d99", s->argv[w], cls_lo,
+			return conf_fail_at(err, s, s->argcol[w], "'%s' is not a reply code from %d00 to %d99", s->argv[w], cls_lo,
 			    cls_hi);
 		r->code = (int)code;
 		w++;
 		if (w >= s->argc || (s->argq && s->argq[w]) || strlen(s->argv[w]) > 7 || s->argv[w][0] != '0' + code / 100 ||
 		    s->argv[w][1] != '.' || strspn(s->argv[w] + 2, "0123456789.") != strlen(s->argv[w] + 2))
-			return rfail(err, s, w < s->argc ? s->argcol[w] : s->col, "an enhanced status code %ld.x.y must follow %ld",
+			return conf_fail_at(err, s, w < s->argc ? s->argcol[w] : s->col, "an enhanced status code %ld.x.y must follow %ld",
 			    code / 100, code);
 		strcpy(r->enh, s->argv[w]);
 		w++;
 	}
 	if (w < s->argc) {
 		if (tpl_check(s->argv[w], NULL, why, sizeof(why)) < 0)
-			return rfail(err, s, s->argcol[w], "%s", why);
+			return conf_fail_at(err, s, s->argcol[w], "%s", why);
 		if (strlen(s->argv[w]) > 400)
-			return rfail(err, s, s->argcol[w], "reply text longer than 400 bytes");
+			return conf_fail_at(err, s, s->argcol[w], "reply text longer than 400 bytes");
 		if ((r->text = strdup(s->argv[w])) == NULL)
-			return rfail(err, s, s->col, "out of memory");
+			return conf_fail_at(err, s, s->col, "out of memory");
 		w++;
 	}
 	if (w < s->argc)
-		return rfail(err, s, s->argcol[w], "unexpected '%s' after the reply", s->argv[w]);
+		return conf_fail_at(err, s, s->argcol[w], "unexpected '%s' after the reply", s->argv[w]);
 	return 0;
 }
 
@@ -130,12 +111,12 @@ parse_action(struct conf_error *err, const struct conf_stmt *s, int w, struct ru
 	char why[160];
 
 	if (w >= s->argc)
-		return rfail(err, s, s->argcol[s->argc - 1], "an action is missing (reject, tempfail, disconnect, accept, "
+		return conf_fail_at(err, s, s->argcol[s->argc - 1], "an action is missing (reject, tempfail, disconnect, accept, "
 		    "add-header, set, skip)");
 	a = s->argv[w];
 	if (!strcmp(a, "accept")) {
 		r->action = RA_ACCEPT;
-		return w + 1 == s->argc ? 0 : rfail(err, s, s->argcol[w + 1], "accept takes nothing");
+		return w + 1 == s->argc ? 0 : conf_fail_at(err, s, s->argcol[w + 1], "accept takes nothing");
 	}
 	if (!strcmp(a, "reject")) {
 		r->action = RA_REJECT;
@@ -152,27 +133,27 @@ parse_action(struct conf_error *err, const struct conf_stmt *s, int w, struct ru
 	if (!strcmp(a, "add-header")) {
 		r->action = RA_ADD_HEADER;
 		if (w + 2 != s->argc || strchr(s->argv[w + 1], ':') == NULL || strpbrk(s->argv[w + 1], "\r\n"))
-			return rfail(err, s, s->argcol[w], "add-header takes one \"Name: value\"");
+			return conf_fail_at(err, s, s->argcol[w], "add-header takes one \"Name: value\"");
 		if (tpl_check(s->argv[w + 1], NULL, why, sizeof(why)) < 0)
-			return rfail(err, s, s->argcol[w + 1], "%s", why);
-		return (r->arg = strdup(s->argv[w + 1])) ? 0 : rfail(err, s, s->col, "out of memory");
+			return conf_fail_at(err, s, s->argcol[w + 1], "%s", why);
+		return (r->arg = strdup(s->argv[w + 1])) ? 0 : conf_fail_at(err, s, s->col, "out of memory");
 	}
 	if (!strcmp(a, "set")) {
 		r->action = RA_SET;
 		if (w + 4 != s->argc || strcmp(s->argv[w + 2], "=") != 0)
-			return rfail(err, s, s->argcol[w], "set takes FACT = VALUE");
+			return conf_fail_at(err, s, s->argcol[w], "set takes FACT = VALUE");
 		if ((r->arg = strdup(s->argv[w + 1])) == NULL || (r->setval.s = strdup(s->argv[w + 3])) == NULL)
-			return rfail(err, s, s->col, "out of memory");
+			return conf_fail_at(err, s, s->col, "out of memory");
 		rval_literal(r->setval.s, s->argq && s->argq[w + 3], &r->setval);
 		return 0;
 	}
 	if (!strcmp(a, "skip")) {
 		r->action = RA_SKIP;
 		if (w + 2 != s->argc)
-			return rfail(err, s, s->argcol[w], "skip takes one filter name");
-		return (r->arg = strdup(s->argv[w + 1])) ? 0 : rfail(err, s, s->col, "out of memory");
+			return conf_fail_at(err, s, s->argcol[w], "skip takes one filter name");
+		return (r->arg = strdup(s->argv[w + 1])) ? 0 : conf_fail_at(err, s, s->col, "out of memory");
 	}
-	return rfail(err, s, s->argcol[w], "unknown action '%s' (reject, tempfail, disconnect, accept, add-header, set, "
+	return conf_fail_at(err, s, s->argcol[w], "unknown action '%s' (reject, tempfail, disconnect, accept, add-header, set, "
 	    "skip)", a);
 }
 
@@ -190,7 +171,7 @@ parse_rule(struct conf_error *err, const struct conf_stmt *s, struct rule *r)
 	for (st = 0; st < RULES_STAGES && strcmp(stage_names[st], stage); st++)
 		;
 	if (st == RULES_STAGES)
-		return rfail(err, s, s->col, "'%s' is not a stage (connect, helo, mail, rcpt, data) or rules option",
+		return conf_fail_at(err, s, s->col, "'%s' is not a stage (connect, helo, mail, rcpt, data) or rules option",
 		    s->argv[0]);
 	r->stage = st;
 	if (w < s->argc && !strcmp(s->argv[w], "observe") && !(s->argq && s->argq[w])) {
@@ -204,12 +185,12 @@ parse_rule(struct conf_error *err, const struct conf_stmt *s, struct rule *r)
 		int used = 0, col = 0, consumed;
 
 		if (ntok < 0)
-			return rfail(err, s, s->col, "condition longer than %d tokens", EXPR_MAX_TOKENS);
+			return conf_fail_at(err, s, s->col, "condition longer than %d tokens", EXPR_MAX_TOKENS);
 		r->cond = expr_parse(tok, ntok, &used, why, sizeof(why), &col);
 		if (r->cond == NULL)
-			return rfail(err, s, col ? col : s->argcol[w], "%s", why);
+			return conf_fail_at(err, s, col ? col : s->argcol[w], "%s", why);
 		if (used >= ntok || tok[used].quoted || tok[used].n != 4 || memcmp(tok[used].s, "then", 4) != 0)
-			return rfail(err, s, used < ntok ? tok[used].col : s->argcol[s->argc - 1], "'then' expected");
+			return conf_fail_at(err, s, used < ntok ? tok[used].col : s->argcol[s->argc - 1], "'then' expected");
 		/* back from tokens to words: the action starts after the word holding "then" */
 		consumed = w + 1;
 		while (consumed < s->argc && s->argcol[consumed] <= tok[used].col)
@@ -237,7 +218,7 @@ rules_parse(const struct conf_stmt *block, struct conf_error *err)
 	struct ruleset *rs = calloc(1, sizeof(*rs));
 
 	if (rs == NULL) {
-		rfail(err, block, block->col, "out of memory");
+		conf_fail_at(err, block, block->col, "out of memory");
 		return NULL;
 	}
 	for (const struct conf_stmt *s = block->child; s != NULL; s = s->next) {
@@ -245,22 +226,22 @@ rules_parse(const struct conf_stmt *block, struct conf_error *err)
 
 		if (!strcmp(s->argv[0], "observe")) {
 			if (s->argc != 2 || (strcmp(s->argv[1], "on") && strcmp(s->argv[1], "off"))) {
-				rfail(err, s, s->col, "observe takes on or off");
+				conf_fail_at(err, s, s->col, "observe takes on or off");
 				goto fail;
 			}
 			rs->observe = !strcmp(s->argv[1], "on");
 			continue;
 		}
 		if (rs->n >= RULES_MAX) {
-			rfail(err, s, s->col, "more than %d rules", RULES_MAX);
+			conf_fail_at(err, s, s->col, "more than %d rules", RULES_MAX);
 			goto fail;
 		}
 		if (s->block) {
-			rfail(err, s, s->col, "a rule takes no block");
+			conf_fail_at(err, s, s->col, "a rule takes no block");
 			goto fail;
 		}
 		if ((r = realloc(rs->r, sizeof(*r) * (rs->n + 1))) == NULL) {
-			rfail(err, s, s->col, "out of memory");
+			conf_fail_at(err, s, s->col, "out of memory");
 			goto fail;
 		}
 		rs->r = r;
@@ -270,7 +251,7 @@ rules_parse(const struct conf_stmt *block, struct conf_error *err)
 		r->rs = rs;
 		r->line = s->line;
 		if ((r->file = strdup(s->file)) == NULL || (r->source = source_of(s)) == NULL) {
-			rfail(err, s, s->col, "out of memory");
+			conf_fail_at(err, s, s->col, "out of memory");
 			goto fail;
 		}
 		if (parse_rule(err, s, r) < 0)

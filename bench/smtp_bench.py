@@ -37,6 +37,7 @@ HOST = "127.0.0.1"
 CLK = os.sysconf("SC_CLK_TCK")
 PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
 STARTED = []  # Popen objects of long-running children (sink, sluice)
+T0 = time.monotonic()
 
 
 def log(msg):
@@ -1175,7 +1176,8 @@ def mode_tls(a):
     speed = openssl_speed()
     ossl_ver = subprocess.run(["openssl", "version"], capture_output=True, text=True).stdout.strip()
     meta = write_meta(a, [f"tls: -m {a.msgs} -s {a.sessions} -l {a.size} -n {a.reps} verify {a.verify} "
-                          f"warmup {a.warmup} cooldown {a.cooldown}s settle {a.settle}s targets {','.join(targets)}",
+                          f"warmup {a.warmup} cooldown {a.cooldown}s settle {a.settle}s targets {','.join(targets)} "
+                          f"time budget {a.time_budget:.0f}s",
                           f"ports: sink {a.sink_port}, sluice plain {ports['plain']} (STARTTLS offered), "
                           f"implicit TLS {ports['tls']}",
                           f"TLS: certificate {a.tls_key} for {TLS_NAME} from a private CA (RESULTS/tls/), "
@@ -1249,12 +1251,20 @@ def mode_tls(a):
     rss_warm = status_kb(sl.pid, "VmRSS")
     log(f"warmup done ({a.warmup} sessions per target); sluice RSS {rss_warm} KiB")
     # 3. timed repetitions; a run disturbed by another process is repeated at once (as in dnsbl mode)
+    #    --time-budget bounds the whole mode on a busy host: the waits for a quiet host and the repeats
+    #    only use the time that the runs still to come (estimated from the runs so far) leave over
     rows, counted, rep, budget = [], 0, 0, a.retries * len(targets)
+    took = {}  # target: seconds of its last run, waits excluded
+
+    def slack():
+        left = sum(took.get(t, 10.0) for t in targets) * (a.reps - counted)
+        return a.time_budget - (time.monotonic() - T0) - left
 
     def one_run(rep, tgt, attempt):
         mode, lst, _base, has_msg = TLS_TARGETS[tgt]
         time.sleep(a.cooldown)
-        busy0 = wait_quiet(a.quiet_max, a.quiet_wait)
+        busy0 = wait_quiet(a.quiet_max, max(1.0, min(a.quiet_wait, slack())))
+        t_run = time.monotonic()
         pre = (cpu_s(sl.pid), cpu_s(sink.pid), rchar(sink.pid), tcp_active_opens(), host_busy())
         tag = f"{rep}-{tgt}" + (f"-{attempt}" if attempt else "")
         r = run_client(a, client, ca, mode, ports[lst], a.msgs, a.sessions,
@@ -1292,6 +1302,7 @@ def mode_tls(a):
                "foreign_cpu_s": round(host_cpu - r["src_cpu"] - sl_cpu - sk_cpu, 2), "busy_before": round(busy0, 2)}
         row["noisy"] = int(row["foreign_cpu_s"] > a.noise_max * (r["wall"] + a.settle))
         row["counted"] = 0
+        took[tgt] = time.monotonic() - t_run + a.cooldown + 1.0
         log(f"rep {rep} {tgt}: {status} {row['per_s']} sessions/s wall {row['wall_s']}s sluice "
             f"{row['sluice_us']} us client {row['client_us']} us per session, foreign {row['foreign_cpu_s']} s")
         if status != "ok":
@@ -1305,6 +1316,10 @@ def mode_tls(a):
                 row = one_run(rep, tgt, attempt)
                 rows.append(row)
                 if not row["noisy"] or attempt == 2 or budget == 0 or not alive(sl.pid):
+                    break
+                if slack() < took[tgt]:
+                    log(f"rep {rep} {tgt} disturbed by another process, not repeated: --time-budget "
+                        f"{a.time_budget:.0f} s")
                     break
                 budget -= 1
                 log(f"rep {rep} {tgt} disturbed by another process (foreign CPU); repeating this run")
@@ -1441,6 +1456,9 @@ def main():
     ap.add_argument("--tls-verify", choices=["on", "off"], default="on",
                     help="tls: the client verifies the certificate chain and name")
     ap.add_argument("--client", default=None, help="tls: load client binary (default build-bench/tls_load)")
+    ap.add_argument("--time-budget", type=float, default=540.0,
+                    help="tls: seconds for the whole mode; waits for a quiet host and repeats of disturbed "
+                         "runs only use what the remaining runs leave over")
     a = ap.parse_args()
     tls = a.mode == "tls"
     a.msgs = a.msgs if a.msgs is not None else (6000 if tls else 20000)

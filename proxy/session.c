@@ -401,12 +401,13 @@ sess_close(struct session *s, const char *reason)
 		logrec_str(&r, "reason", reason);
 		logrec_emit(&r);
 	}
-	sess_log_summary(s, reason);
-	/* the session is over for the limits now, not when its memory goes */
+	/* the session is over for the limits now (before its summary is out: who reads the
+	 * log and connects again must find the slot free), not when its memory goes */
 	if (s->flags & SESS_F_COUNTED) {
 		conntab_release((struct sockaddr *)&s->client_sa);
 		s->flags &= ~SESS_F_COUNTED;
 	}
+	sess_log_summary(s, reason);
 	backend_quit(s); /* never a dot: an unfinished message is dropped */
 	if (s->ev_deadline != NULL)
 		evtimer_del(s->ev_deadline);

@@ -1,5 +1,4 @@
 /* filters/ratelimit.c: connection, message and recipient rates per client, sender and user */
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,35 +52,6 @@ struct limits_sess {
 	char exceeded[64];
 	uint64_t count;
 };
-
-/* One LMDB environment per directory per process (LMDB's rule): opened once, kept. */
-static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct {
-	char *dir;
-	struct store *st;
-} reg[8];
-static unsigned nreg;
-
-/* store_for - the store of a directory, opened on first use */
-static struct store *
-store_for(const char *dir, char *err, size_t errsz)
-{
-	struct store *st = NULL;
-
-	pthread_mutex_lock(&reg_lock);
-	for (unsigned i = 0; i < nreg && st == NULL; i++)
-		if (strcmp(reg[i].dir, dir) == 0)
-			st = reg[i].st;
-	if (st == NULL && nreg < sizeof(reg) / sizeof(reg[0]) &&
-	    (st = store_open_lmdb(dir, STORE_MAP_SIZE, err, errsz)) != NULL) {
-		reg[nreg].dir = strdup(dir);
-		reg[nreg++].st = st;
-	} else if (st == NULL && nreg >= sizeof(reg) / sizeof(reg[0])) {
-		snprintf(err, errsz, "too many store directories");
-	}
-	pthread_mutex_unlock(&reg_lock);
-	return st;
-}
 
 /* parse_rate - "30/1m", "100/1h", "5/30s" */
 static int
@@ -151,7 +121,7 @@ limits_conf_new(const struct conf_stmt *block, struct conf_error *err)
 		c->l[c->n].scope = (enum lscope)scope;
 		c->n++;
 	}
-	if ((c->store = store_for(dir, why, sizeof(why))) == NULL) {
+	if ((c->store = store_open_lmdb(dir, STORE_MAP_SIZE, why, sizeof(why))) == NULL) {
 		snprintf(err->msg, sizeof(err->msg), "%s:%d:%d: %s", dir_at->file, dir_at->line, dir_at->col, why);
 		goto fail;
 	}
@@ -164,7 +134,11 @@ fail:
 static void
 limits_conf_free(void *conf)
 {
-	free(conf); /* the store stays open for the process (LMDB: once per process) */
+	struct limits_conf *c = conf;
+
+	if (c != NULL && c->store != NULL)
+		c->store->ops->close(c->store);
+	free(c);
 }
 
 static unsigned

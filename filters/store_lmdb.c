@@ -1,11 +1,10 @@
 /* filters/store_lmdb.c: the embedded store: LMDB, one small write transaction per count */
-#include <errno.h>
 #include <lmdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
+#include "lmdbenv.h"
 #include "store.h"
 
 /*
@@ -60,10 +59,7 @@ lmdb_add(struct store *st, const char *key, unsigned n, unsigned window_s, uint6
 static void
 lmdb_close(struct store *st)
 {
-	struct lmdb_store *ls = (struct lmdb_store *)st;
-
-	mdb_env_close(ls->env);
-	free(ls);
+	free(st); /* the environment stays: one per directory per process (lmdbenv.h) */
 }
 
 static const struct store_ops lmdb_ops = { "lmdb", lmdb_add, lmdb_close };
@@ -73,31 +69,13 @@ struct store *
 store_open_lmdb(const char *dir, size_t map_size, char *err, size_t errsz)
 {
 	struct lmdb_store *ls = calloc(1, sizeof(*ls));
-	MDB_txn *txn;
-	int rc;
 
 	if (ls == NULL) {
 		snprintf(err, errsz, "out of memory");
 		return NULL;
 	}
 	ls->base.ops = &lmdb_ops;
-	if (mkdir(dir, 0750) != 0 && errno != EEXIST) {
-		snprintf(err, errsz, "cannot create %s: %s", dir, strerror(errno));
-		free(ls);
-		return NULL;
-	}
-	if ((rc = mdb_env_create(&ls->env)) != 0 || (rc = mdb_env_set_mapsize(ls->env, map_size)) != 0 ||
-	    (rc = mdb_env_open(ls->env, dir, MDB_NOSYNC | MDB_NOMETASYNC | MDB_NOTLS, 0640)) != 0) {
-		snprintf(err, errsz, "cannot open the store in %s: %s", dir, mdb_strerror(rc));
-		if (ls->env != NULL)
-			mdb_env_close(ls->env);
-		free(ls);
-		return NULL;
-	}
-	if ((rc = mdb_txn_begin(ls->env, NULL, 0, &txn)) != 0 || (rc = mdb_dbi_open(txn, NULL, 0, &ls->dbi)) != 0 ||
-	    (rc = mdb_txn_commit(txn)) != 0) {
-		snprintf(err, errsz, "cannot open the store in %s: %s", dir, mdb_strerror(rc));
-		mdb_env_close(ls->env);
+	if ((ls->env = lmdb_env_get(dir, false, map_size, &ls->dbi, err, errsz)) == NULL) {
 		free(ls);
 		return NULL;
 	}

@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "expr.h"
+#include "lmdbenv.h"
 
 #define SET_FILE_MAX (16 * 1024 * 1024)
 #define DEPTH_MAX    32
@@ -33,6 +34,8 @@ struct set {
 	size_t nstr;
 	struct cidr *net;  /* owned */
 	size_t nnet;
+	MDB_env *lmdb;     /* lmdb:DIR - keys are the entries; borrowed (lmdbenv.h) */
+	MDB_dbi dbi;
 };
 
 struct expr {
@@ -308,10 +311,21 @@ set_load(struct set *st, const char *path, char *err, size_t errsz)
 	return 0;
 }
 
-/* st_find - a string in the sorted entries (none: not found) */
+/* st_find - a string among the entries: sorted in memory, or an LMDB key */
 static bool
 st_find(const struct set *st, char *key)
 {
+	if (st->lmdb != NULL) {
+		MDB_txn *txn;
+		MDB_val k = { strlen(key), key }, v;
+		bool found;
+
+		if (mdb_txn_begin(st->lmdb, NULL, MDB_RDONLY, &txn) != 0)
+			return false;
+		found = mdb_get(txn, st->dbi, &k, &v) == 0;
+		mdb_txn_abort(txn);
+		return found;
+	}
 	return st->nstr > 0 && bsearch(&key, st->str, st->nstr, sizeof(char *), str_cmp) != NULL;
 }
 
@@ -474,10 +488,21 @@ p_set(struct pstate *ps, struct set *st)
 	const struct etok *t;
 
 	if (at_end(ps)) {
-		p_fail(ps, "'in' needs [a list] or file:PATH");
+		p_fail(ps, "'in' needs [a list], file:PATH or lmdb:DIR");
 		return -1;
 	}
 	t = &ps->t[ps->i];
+	if (!t->quoted && t->n > 5 && memcmp(t->s, "lmdb:", 5) == 0) {
+		char path[1024], why[512] = "";
+
+		snprintf(path, sizeof(path), "%.*s", (int)(t->n - 5), t->s + 5);
+		if ((st->lmdb = lmdb_env_get(path, true, 64UL << 20, &st->dbi, why, sizeof(why))) == NULL) {
+			p_fail(ps, why);
+			return -1;
+		}
+		ps->i++;
+		return 0;
+	}
 	if (!t->quoted && t->n > 5 && memcmp(t->s, "file:", 5) == 0) {
 		char path[1024], why[512] = "";
 
@@ -492,7 +517,7 @@ p_set(struct pstate *ps, struct set *st)
 		return 0;
 	}
 	if (!is(t, "[")) {
-		p_fail(ps, "'in' needs [a list] or file:PATH");
+		p_fail(ps, "'in' needs [a list], file:PATH or lmdb:DIR");
 		return -1;
 	}
 	ps->i++;

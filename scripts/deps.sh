@@ -4,7 +4,7 @@
 set -eu
 
 BUILD="meson ninja-build pkg-config gcc libc6-dev libevent-dev libssl-dev libc-ares-dev libspf2-dev liblmdb-dev"
-TEST="python3 swaks postfix dovecot-core postgrey rbldnsd dnsmasq-base clang libclang-rt-14-dev openssl iproute2 util-linux procps"
+TEST="python3 swaks postfix dovecot-core postgrey lmdb-utils rbldnsd dnsmasq-base clang libclang-rt-14-dev openssl iproute2 util-linux procps"
 
 if [ "$(id -u)" != 0 ]; then
 	echo "deps.sh: run as root (apt-get)" >&2

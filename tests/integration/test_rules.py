@@ -93,6 +93,24 @@ class TestRules(RulesCase):
         c.cmd("MAIL FROM:<x@news.bulk.example>", expect=553)
         c.cmd("MAIL FROM:<x@ok.example>", expect=250)
 
+    def test_table_in_lmdb(self):
+        import subprocess
+        d = make_tempdir("sluice-rules-lmdb-")
+        self.addCleanup(remove_tree, d)
+        os.mkdir(os.path.join(d, "db"))
+        with open(os.path.join(d, "blocked.txt"), "w") as f:
+            f.write("@spam.example\n1\n.bulk.example\n1\nceo@example.test\n1\n")   # key, value pairs
+        subprocess.run(["mdb_load", "-T", "-f", os.path.join(d, "blocked.txt"), os.path.join(d, "db")], check=True)
+        fb, sl = self.start_rules('mail: if sender in lmdb:%s then reject 553 5.7.1 "{sender}: refused"' % os.path.join(d, "db"))
+        c = self.session(sl, source="127.0.0.5")
+        c.cmd("MAIL FROM:<x@spam.example>", expect=553)
+        c.cmd("MAIL FROM:<x@mx.bulk.example>", expect=553)
+        c.cmd("MAIL FROM:<CEO@Example.Test>", expect=553)
+        c.cmd("MAIL FROM:<x@ok.example>", expect=250)
+        sl.reload()                                           # reopening the table on reload is safe
+        c2 = self.session(sl, source="127.0.0.5")
+        c2.cmd("MAIL FROM:<x@spam.example>", expect=553)
+
     def test_default_policy_file(self):
         fb, sl = self.start(extra=self.dnsbl("list zen.test=127.0.0.2*3", "list zen.test=127.0.0.4*1", "threshold 3",
                                              "verdict off") + ["include %s" % os.path.abspath(DEFAULT_RULES)])

@@ -100,7 +100,7 @@ main(void)
 		{ "dnsbl.score >=", "t.conf:2:27: a comparison needs a value after its operator" }, /* at "then" */
 		{ "(auth or tls", "t.conf:2:25: ')' expected" },
 		{ "auth tls", "t.conf:2:17: unexpected word (missing 'and', 'or' or 'then'?)" },
-		{ "client.ip in 10.0.0.0/8", "t.conf:2:25: 'in' needs [a list] or file:PATH" },
+		{ "client.ip in 10.0.0.0/8", "t.conf:2:25: 'in' needs [a list], file:PATH or lmdb:DIR" },
 		{ "helo ~ \"(\"", "t.conf:2:19: bad regular expression" },
 		{ "and auth", "t.conf:2:12: unexpected punctuation or keyword" },
 		{ "client.ip in file:/nonexistent/table", "cannot read table /nonexistent/table" },

@@ -12,9 +12,9 @@
  * facts and a bounded string length. Keys are static strings owned by the
  * filter that writes them (compared by content, stored by pointer).
  */
-#define FACTS_MAX     16
+#define FACTS_MAX     48
 #define FACT_STR_MAX  256  /* one string value, NUL included */
-#define FACTS_ARENA   1024 /* all string values of a session */
+#define FACTS_ARENA   3072 /* all string values of a session */
 
 enum fact_type { FACT_NONE = 0, FACT_BOOL, FACT_INT, FACT_STR, FACT_TYPE_COUNT };
 

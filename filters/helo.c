@@ -63,6 +63,7 @@ helo_hook(void *ctx, enum sl_stage st, struct sl_verdict *v)
 	(void)v;
 	helo_check(ss->helo, ss->client_ip, ss->our_hostname, ss->local_ip, &hf);
 	fact_set_bool(ss->facts, "helo.syntax_ok", hf.syntax_ok);
+	fact_set_bool(ss->facts, "helo.valid", hf.syntax_ok && !hf.bare_ip);
 	fact_set_bool(ss->facts, "helo.literal", hf.literal);
 	fact_set_bool(ss->facts, "helo.literal_matches", hf.literal_matches);
 	fact_set_bool(ss->facts, "helo.bare_ip", hf.bare_ip);

@@ -30,6 +30,11 @@ bool fifo_awaiting_backend(const struct session *s);
 void sess_client_process(struct session *s);
 void sess_txn_reset(struct session *s);
 void sess_client_resume(struct session *s);
+/* session_cmd.c */
+/* sess_command - one complete command line from the client */
+void sess_command(struct session *s, const char *line, size_t len);
+/* proto_error - count a client protocol error and answer it (421 and close past the limit) */
+void proto_error(struct session *s, int code, const char *enh, const char *text);
 /* sess_replay - act on a command line held at a policy gate (not counted again) */
 void sess_replay(struct session *s, const char *line, size_t len);
 

@@ -112,6 +112,11 @@ void backend_uncork(struct session *s);
 void backend_fail(struct session *s, const char *why, bool protocol);
 bool backend_ensure(struct session *s);
 void backend_send_line(struct session *s, struct inflight *fi, const char *line, size_t len);
+void backend_log(struct session *s, int prio, const char *ev, const char *what, const char *detail);
+
+/* session_prelude.c */
+void prelude_ehlo_queue(struct session *s, struct inflight *pos);
+void prelude_ehlo_reply(struct session *s, struct inflight *fi, const struct reply_parser *rp);
 
 /* session_data.c */
 struct logrec;

@@ -26,8 +26,8 @@ static void backend_read_cb(struct bufferevent *bev, void *arg);
 static void backend_write_cb(struct bufferevent *bev, void *arg);
 static void backend_event_cb(struct bufferevent *bev, short what, void *arg);
 
-/* backend_log - one backend.error line */
-static void
+/* backend_log - see session.h: one backend.error line */
+void
 backend_log(struct session *s, int prio, const char *ev, const char *what, const char *detail)
 {
 	struct logrec r;
@@ -203,56 +203,6 @@ backend_ensure(struct session *s)
 	return backend_open(s, s->helo_line != NULL) == 0;
 }
 
-/* xclient_queue - queue XCLIENT after pos (or at the end when pos is NULL) */
-static void
-xclient_queue(struct session *s, struct inflight *pos)
-{
-	struct inflight *x;
-	char line[1200];
-	size_t n;
-
-	n = xclient_build(line, sizeof(line), s->b_xattrs, s->client_ip,
-	    s->client_sa.ss_family == AF_INET6, s->client_port,
-	    policy_client_name(s) ? policy_client_name(s) : "[UNAVAILABLE]", s->helo, s->esmtp, s->auth_user);
-	x = pos ? fifo_insert_after(s, pos, FI_INTERNAL, FW_XCLIENT, CMD_XCLIENT)
-		: fifo_push(s, FI_INTERNAL, FW_XCLIENT, CMD_XCLIENT);
-	if (x == NULL)
-		return;
-	if (n == 0 || (x->cmd = strndup(line, n)) == NULL) {
-		x->stage = FS_DONE;
-		return;
-	}
-	x->cmdlen = n;
-}
-
-/* our_ehlo_queue - sluice's EHLO after pos (or at the end) */
-static void
-our_ehlo_queue(struct session *s, struct inflight *pos)
-{
-	struct inflight *fi = pos ? fifo_insert_after(s, pos, FI_INTERNAL, FW_OUR_EHLO, CMD_EHLO)
-	                          : fifo_push(s, FI_INTERNAL, FW_OUR_EHLO, CMD_EHLO);
-	char buf[300];
-	int n;
-
-	if (fi == NULL)
-		return;
-	n = snprintf(buf, sizeof(buf), "EHLO %s\r\n", s->cfg->hostname);
-	fi->cmd = strndup(buf, (size_t)n);
-	fi->cmdlen = fi->cmd ? (size_t)n : 0;
-}
-
-/* starttls_queue - sluice's STARTTLS to the backend after pos */
-static void
-starttls_queue(struct session *s, struct inflight *pos)
-{
-	struct inflight *fi = fifo_insert_after(s, pos, FI_INTERNAL, FW_STARTTLS, CMD_STARTTLS);
-
-	if (fi == NULL)
-		return;
-	fi->cmd = strdup("STARTTLS\r\n");
-	fi->cmdlen = fi->cmd ? 10 : 0;
-}
-
 /* backend_tls_wrap - the backend said 220 to STARTTLS: TLS from here on */
 static void
 backend_tls_wrap(struct session *s, struct inflight *fi)
@@ -277,41 +227,7 @@ backend_tls_wrap(struct session *s, struct inflight *fi)
 	bufferevent_setcb(s->bbev, backend_read_cb, backend_write_cb, backend_event_cb, s);
 	bufferevent_enable(s->bbev, EV_READ | EV_WRITE);
 	backend_timeouts(s);
-	our_ehlo_queue(s, fi); /* RFC 3207: what the server offers over TLS may differ */
-}
-
-/*
- * backend_prelude - XCLIENT before the client's HELO. The first session of
- * a config snapshot on a worker sends sluice's own EHLO to learn whether and
- * what XCLIENT the backend offers; later sessions send XCLIENT directly.
- */
-void
-backend_prelude(struct session *s)
-{
-	if ((!s->cfg->xclient && !s->b_starttls_todo) || s->b_xclient_done)
-		return;
-	s->b_xclient_done = true;
-	if (s->b_starttls_todo) {
-		/* EHLO, STARTTLS, EHLO again over TLS, then XCLIENT (our_ehlo_reply) */
-		our_ehlo_queue(s, NULL);
-		return;
-	}
-	if (s->b_uses > 1) {
-		/* a reused connection: its XCLIENT attributes are known */
-		xclient_queue(s, NULL);
-		return;
-	}
-	if (s->w->caps_gen == s->cfg->gen) {
-		s->b_pipelining = s->w->caps_pipelining;
-		s->b_xclient = s->w->caps_xclient;
-		s->b_xattrs = s->w->caps_xattrs;
-		if (s->b_xclient) {
-			xclient_queue(s, NULL);
-			return;
-		}
-		s->w->caps_gen = 0; /* no XCLIENT last time: probe (and fail) again */
-	}
-	our_ehlo_queue(s, NULL);
+	prelude_ehlo_queue(s, fi); /* RFC 3207: what the server offers over TLS may differ */
 }
 
 /* backend_close - drop the connection (an unfinished DATA is abandoned) */
@@ -542,62 +458,6 @@ greeting_reply(struct session *s, struct inflight *fi, const struct reply_parser
 	s->close_reason = "backend refused greeting";
 }
 
-/* reply_offers - does an EHLO reply name this extension */
-static bool
-reply_offers(const struct reply_parser *rp, const char *ext)
-{
-	struct esmtp_caps caps;
-
-	esmtp_parse_caps(rp->raw, rp->rawlen, &caps);
-	return (caps.flags & ESMTP_F_STARTTLS) && strcmp(ext, "STARTTLS") == 0;
-}
-
-/* our_ehlo_reply - learn extensions; queue XCLIENT when offered */
-static void
-our_ehlo_reply(struct session *s, struct inflight *fi, const struct reply_parser *rp)
-{
-	struct esmtp_caps caps;
-
-	if (rp->code != 250) {
-		/* fail closed: without its extensions sluice would relay as itself */
-		backend_log(s, LOG_WARNING, "backend.xclient", "EHLO refused", NULL);
-		backend_fail(s, "EHLO refused", true);
-		return;
-	}
-	if (s->b_starttls_todo) {
-		if (!reply_offers(rp, "STARTTLS")) {
-			backend_log(s, LOG_ERR, "backend.error", "STARTTLS not offered",
-			    "backend_tls starttls needs a backend that offers STARTTLS");
-			backend_fail(s, "STARTTLS not offered", true);
-			return;
-		}
-		starttls_queue(s, fi);
-		return;
-	}
-	esmtp_parse_caps(rp->raw, rp->rawlen, &caps);
-	s->b_pipelining = caps.pipelining;
-	s->b_xclient = caps.xclient;
-	s->b_xattrs = caps.xattrs;
-	if (!s->cfg->xclient)
-		return; /* the EHLO after STARTTLS: nothing more to announce */
-	if (tls_client_mode(s->cfg->btls) != BTLS_STARTTLS) {
-		/* (with STARTTLS every connection says EHLO anyway: no cache) */
-		s->w->caps_gen = s->cfg->gen;
-		s->w->caps_pipelining = caps.pipelining;
-		s->w->caps_xclient = caps.xclient;
-		s->w->caps_xattrs = caps.xattrs;
-	}
-	if (!caps.xclient) {
-		/* fail closed: relaying as sluice's address could make it an open relay */
-		backend_log(s, LOG_ERR, "backend.xclient", "not offered",
-		    "authorise sluice in smtpd_authorized_xclient_hosts, or set xclient off");
-		s->w->caps_gen = 0;
-		backend_fail(s, "XCLIENT not offered", true);
-		return;
-	}
-	xclient_queue(s, fi);
-}
-
 /* cmd_reply - the backend answered a relayed client command */
 static void
 cmd_reply(struct session *s, struct inflight *fi, const struct reply_parser *rp)
@@ -713,7 +573,7 @@ handle_reply(struct session *s, struct inflight *fi, const struct reply_parser *
 		break;
 	case FW_OUR_EHLO:
 		fi->stage = FS_DONE;
-		our_ehlo_reply(s, fi, rp);
+		prelude_ehlo_reply(s, fi, rp);
 		break;
 	case FW_STARTTLS:
 		fi->stage = FS_DONE;

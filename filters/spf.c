@@ -50,6 +50,7 @@ struct spf_job {
 	struct event *ev;      /* owned: fires on the session's loop when done */
 	void *owner;           /* the spf_sess; NULL once it went away */
 	char servers[512];     /* the resolver to ask ("" = resolv.conf) */
+	char receiver[256];    /* our host name, for Received-SPF */
 	unsigned timeout_ms;
 	bool do_helo;
 	char ip[64], helo[256], from[512];
@@ -226,7 +227,7 @@ dns_layer(const char *servers, unsigned timeout_ms)
 		goto fail;
 	o.timeout = (int)timeout_ms;
 	o.tries = 2;
-	o.flags = ARES_FLAG_NOSEARCH;
+	o.flags = ARES_FLAG_NOSEARCH | ARES_FLAG_STAYOPEN; /* one socket per pool thread, not per check */
 	if (ares_init_options(&h->ch, &o, ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES | ARES_OPT_FLAGS) != ARES_SUCCESS)
 		goto fail;
 	if (servers[0] != '\0' && ares_set_servers_ports_csv(h->ch, servers) != ARES_SUCCESS) {
@@ -303,6 +304,7 @@ pool_main(void *arg)
 	SPF_server_t *spf = NULL;
 	SPF_dns_server_t *dns = NULL;
 	char made_for[512] = "\x01"; /* never a servers list */
+	char made_receiver[256] = "";
 	unsigned made_timeout = 0;
 
 	(void)arg;
@@ -319,13 +321,24 @@ pool_main(void *arg)
 		qlen--;
 		running++;
 		pthread_mutex_unlock(&qlock);
-		if (spf == NULL || strcmp(made_for, j->servers) != 0 || made_timeout != j->timeout_ms) {
+		if (spf == NULL || strcmp(made_for, j->servers) != 0 || made_timeout != j->timeout_ms ||
+		    strcmp(made_receiver, j->receiver) != 0) {
 			/* other servers (a reload): a resolver for them */
 			if (spf != NULL)
 				SPF_server_free(spf);
 			dns = dns_layer(j->servers, j->timeout_ms);
 			spf = dns ? SPF_server_new_dns(dns, 0) : NULL;
+			if (spf != NULL) {
+				SPF_response_t *resp = NULL;
+
+				/* our name in Received-SPF, and an explanation that points nowhere dead */
+				if (j->receiver[0] != '\0')
+					SPF_server_set_rec_dom(spf, j->receiver);
+				SPF_server_set_explanation(spf, "%{o}%_does%_not%_allow%_%{i}%_to%_send%_its%_mail%_(SPF)", &resp);
+				SPF_response_free(resp);
+			}
 			snprintf(made_for, sizeof(made_for), "%s", j->servers);
+			snprintf(made_receiver, sizeof(made_receiver), "%s", j->receiver);
 			made_timeout = j->timeout_ms;
 		}
 		if (spf != NULL)
@@ -499,6 +512,7 @@ spf_hook(void *ctx, enum sl_stage st, struct sl_verdict *v)
 		snprintf(j->servers, sizeof(j->servers), "%s", sp->c->servers[0] ? sp->c->servers :
 		    sp->ss->dns_servers ? sp->ss->dns_servers : "");
 		j->timeout_ms = sp->c->timeout_ms;
+		snprintf(j->receiver, sizeof(j->receiver), "%s", sp->ss->our_hostname ? sp->ss->our_hostname : "");
 		j->do_helo = sp->c->helo;
 		snprintf(j->ip, sizeof(j->ip), "%s", sp->ss->client_ip);
 		if (strncmp(j->ip, "::ffff:", 7) == 0 && strchr(j->ip + 7, '.'))

@@ -8,6 +8,7 @@
 #include <event2/event.h>
 
 #include "dnsbl-int.h"
+#include "set.h"
 #include "template.h"
 #include "util.h"
 
@@ -331,7 +332,7 @@ dnsbl_hook(void *ctx, enum sl_stage st, struct sl_verdict *v)
 		ds->in_hook = true;
 		switch (st) {
 		case SL_STAGE_CONNECT:
-			if (dnsbl_cidr_match(ds->c, ds->ss->client_sa)) {
+			if (ds->c->allow != NULL && set_has(ds->c->allow, ds->ss->client_ip)) {
 				ds->allowed = true;
 				ds->allowed_by = "allow";
 			} else {

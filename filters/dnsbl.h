@@ -20,7 +20,6 @@ enum dnsbl_fail { DNSBL_FAIL_PASS = 0, DNSBL_FAIL_TEMPFAIL, DNSBL_FAIL_SCORE, DN
 
 #define DNSBL_MAX_LISTS   32
 #define DNSBL_MAX_ERRPAT  8
-#define DNSBL_MAX_ALLOW   64
 #define DNSBL_KEY_MAX     64
 #define DNSBL_TEXT_MAX    400 /* a rendered reply text */
 
@@ -28,6 +27,8 @@ enum dnsbl_fail { DNSBL_FAIL_PASS = 0, DNSBL_FAIL_TEMPFAIL, DNSBL_FAIL_SCORE, DN
 struct dnsbl_counters {
 	atomic_ulong queries, listed, clean, failed, timeouts;
 };
+
+struct set;
 
 struct dnsbl_list {
 	struct dnsbl_spec spec;
@@ -43,12 +44,6 @@ struct dnsbl_list {
 	struct dnsbl_counters *cnt;     /* owned: mutable inside the immutable snapshot */
 };
 
-struct dnsbl_cidr {
-	int family;          /* AF_INET or AF_INET6 */
-	uint8_t addr[16];
-	unsigned bits;
-};
-
 struct dnsbl_conf {
 	enum sl_stage stage;            /* where the verdict is applied */
 	int threshold;                  /* score >= threshold: refuse */
@@ -62,8 +57,7 @@ struct dnsbl_conf {
 	char *treply;                   /* owned: tempfail text template */
 	unsigned nlists;
 	struct dnsbl_list lists[DNSBL_MAX_LISTS];
-	unsigned nallow;
-	struct dnsbl_cidr allow[DNSBL_MAX_ALLOW];
+	struct set *allow;              /* owned: never checked (addresses, networks) */
 	unsigned nerr;                  /* error codes for every list */
 	struct dnsbl_pattern err[DNSBL_MAX_ERRPAT];
 };
@@ -71,8 +65,6 @@ struct dnsbl_conf {
 /* dnsbl_conf.c */
 void *dnsbl_conf_new(const struct conf_stmt *block, struct conf_error *err);
 void dnsbl_conf_free(void *conf);
-/* dnsbl_cidr_match - is the client address in the allow list */
-bool dnsbl_cidr_match(const struct dnsbl_conf *c, const struct sockaddr *sa);
 /* dnsbl_stats - sl_filter.stats: one line per list */
 void dnsbl_stats(const void *conf, const struct sl_report *w);
 /* dnsbl_on_name / dnsbl_fail_name - for logs */

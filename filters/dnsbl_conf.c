@@ -6,6 +6,7 @@
 
 #include "conf.h"
 #include "dnsbl.h"
+#include "set.h"
 #include "template.h"
 
 #define DEFAULT_REPLY  "Service unavailable; {listed} listed on {list} ({reason}); ref={ref}"
@@ -93,41 +94,6 @@ parse_errpat(struct conf_error *err, const struct conf_stmt *s, struct dnsbl_pat
 		if (dnsbl_pattern_parse(s->argv[w], strlen(s->argv[w]), &pat[*n], why, sizeof(why)) < 0)
 			return conf_fail(err, s, w, "bad answer pattern '%s': %s", s->argv[w], why);
 		(*n)++;
-	}
-	return 0;
-}
-
-/* parse_cidr - "192.0.2.0/24", "2001:db8::/32", or one address */
-static int
-parse_cidr(const char *text, struct dnsbl_cidr *out)
-{
-	char buf[64];
-	const char *slash = strchr(text, '/');
-	size_t n = slash ? (size_t)(slash - text) : strlen(text);
-	unsigned max;
-	char *end;
-
-	if (n >= sizeof(buf))
-		return -1;
-	memcpy(buf, text, n);
-	buf[n] = '\0';
-	memset(out, 0, sizeof(*out));
-	if (inet_pton(AF_INET, buf, out->addr) == 1) {
-		out->family = AF_INET;
-		max = 32;
-	} else if (inet_pton(AF_INET6, buf, out->addr) == 1) {
-		out->family = AF_INET6;
-		max = 128;
-	} else {
-		return -1;
-	}
-	out->bits = max;
-	if (slash != NULL) {
-		unsigned long b = strtoul(slash + 1, &end, 10);
-
-		if (end == slash + 1 || *end != '\0' || b > max)
-			return -1;
-		out->bits = (unsigned)b;
 	}
 	return 0;
 }
@@ -260,12 +226,12 @@ parse_stmt(struct conf_error *err, const struct conf_stmt *s, struct dnsbl_conf 
 		if (s->argc < 2 || s->block)
 			return conf_fail(err, s, 0, "allow takes one or more addresses or CIDR networks");
 		for (int w = 1; w < s->argc; w++) {
-			if (c->nallow >= DNSBL_MAX_ALLOW)
-				return conf_fail(err, s, w, "at most %d allow entries", DNSBL_MAX_ALLOW);
-			if (parse_cidr(s->argv[w], &c->allow[c->nallow]) < 0)
+			if (c->allow == NULL && (c->allow = set_new()) == NULL)
+				return conf_fail(err, s, 0, "out of memory");
+			if (set_add_net(c->allow, s->argv[w]) < 0)
 				return conf_fail(err, s, w, "'%s' is not an address or network", s->argv[w]);
-			c->nallow++;
 		}
+		set_finish(c->allow);
 		return 0;
 	}
 	return conf_fail(err, s, 0, "unknown dnsbl option '%s'", k);
@@ -331,44 +297,8 @@ dnsbl_conf_free(void *conf)
 	}
 	free(c->reply);
 	free(c->treply);
+	set_free(c->allow);
 	free(c);
-}
-
-/* prefix_match - the first bits of a and b agree */
-static bool
-prefix_match(const uint8_t *a, const uint8_t *b, unsigned bits)
-{
-	unsigned bytes = bits / 8, rest = bits % 8;
-
-	if (memcmp(a, b, bytes) != 0)
-		return false;
-	return rest == 0 || ((a[bytes] ^ b[bytes]) & (uint8_t)(0xff << (8 - rest))) == 0;
-}
-
-/* dnsbl_cidr_match - see dnsbl.h (IPv4-mapped IPv6 clients match IPv4 entries) */
-bool
-dnsbl_cidr_match(const struct dnsbl_conf *c, const struct sockaddr *sa)
-{
-	const uint8_t *a4 = NULL, *a6 = NULL;
-
-	if (sa->sa_family == AF_INET) {
-		a4 = (const uint8_t *)&((const struct sockaddr_in *)sa)->sin_addr;
-	} else if (sa->sa_family == AF_INET6) {
-		const struct in6_addr *in6 = &((const struct sockaddr_in6 *)sa)->sin6_addr;
-
-		a6 = in6->s6_addr;
-		if (IN6_IS_ADDR_V4MAPPED(in6))
-			a4 = in6->s6_addr + 12;
-	}
-	for (unsigned i = 0; i < c->nallow; i++) {
-		const struct dnsbl_cidr *e = &c->allow[i];
-
-		if (e->family == AF_INET && a4 != NULL && prefix_match(e->addr, a4, e->bits))
-			return true;
-		if (e->family == AF_INET6 && a6 != NULL && prefix_match(e->addr, a6, e->bits))
-			return true;
-	}
-	return false;
 }
 
 /* dnsbl_stats - see dnsbl.h */

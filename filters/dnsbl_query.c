@@ -13,42 +13,6 @@ const char *const dnsbl_result_names[R_COUNT] = {
 
 /* ---- query names ---- */
 
-/* rev_ip - the reversed address labels of sa ("4.3.2.1" / 32 nibbles), or -1 */
-static int
-rev_ip(const struct sockaddr *sa, char *out, size_t outsz, bool *v6)
-{
-	const uint8_t *b;
-
-	*v6 = false;
-	if (sa->sa_family == AF_INET6) {
-		const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
-
-		if (!IN6_IS_ADDR_V4MAPPED(a)) {
-			static const char hex[] = "0123456789abcdef";
-			size_t n = 0;
-
-			if (outsz < 64)
-				return -1;
-			for (int i = 15; i >= 0; i--) {
-				out[n++] = hex[a->s6_addr[i] & 15];
-				out[n++] = '.';
-				out[n++] = hex[a->s6_addr[i] >> 4];
-				out[n++] = '.';
-			}
-			out[n - 1] = '\0';
-			*v6 = true;
-			return 0;
-		}
-		b = a->s6_addr + 12;
-	} else if (sa->sa_family == AF_INET) {
-		b = (const uint8_t *)&((const struct sockaddr_in *)sa)->sin_addr;
-	} else {
-		return -1;
-	}
-	snprintf(out, outsz, "%u.%u.%u.%u", b[3], b[2], b[1], b[0]);
-	return 0;
-}
-
 /* dnsbl_domain_of - the domain part of an address, lowercased; NULL when none */
 const char *
 dnsbl_domain_of(const char *addr, char *buf, size_t bufsz)
@@ -327,7 +291,7 @@ dnsbl_start_connect(struct dnsbl_sess *ds)
 	char rev[80], target[INET6_ADDRSTRLEN + 2], pname[96];
 	bool v6, want_ptr = false;
 
-	if (rev_ip(ds->ss->client_sa, rev, sizeof(rev), &v6) < 0)
+	if (dns_rev_labels(ds->ss->client_sa, rev, sizeof(rev), &v6) < 0)
 		return;
 	snprintf(target, sizeof(target), "[%s]", ds->ss->client_ip);
 	dnsbl_start_on(ds, DNSBL_ON_IP, rev, target);

@@ -146,7 +146,8 @@ static void
 start(struct rdns_sess *rs)
 {
 	const struct sockaddr *sa = rs->ss->client_sa;
-	char q[80];
+	char q[96];
+	bool v6;
 	struct dns_result now;
 	struct timeval tv = tv_ms(rs->c->timeout_ms);
 	int rc;
@@ -155,24 +156,11 @@ start(struct rdns_sess *rs)
 		finish(rs, "no resolver");
 		return;
 	}
-	if (sa->sa_family == AF_INET6 && !IN6_IS_ADDR_V4MAPPED(&((const struct sockaddr_in6 *)sa)->sin6_addr)) {
-		static const char hex[] = "0123456789abcdef";
-		const uint8_t *b = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
-		size_t n = 0;
-
-		for (int i = 15; i >= 0; i--) {
-			q[n++] = hex[b[i] & 15];
-			q[n++] = '.';
-			q[n++] = hex[b[i] >> 4];
-			q[n++] = '.';
-		}
-		snprintf(q + n, sizeof(q) - n, "ip6.arpa");
-	} else {
-		const uint8_t *b = sa->sa_family == AF_INET ? (const uint8_t *)&((const struct sockaddr_in *)sa)->sin_addr
-		                                            : ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr + 12;
-
-		snprintf(q, sizeof(q), "%u.%u.%u.%u.in-addr.arpa", b[3], b[2], b[1], b[0]);
+	if (dns_rev_labels(sa, q, sizeof(q) - 10, &v6) < 0) {
+		finish(rs, "not an IP client");
+		return;
 	}
+	strcat(q, v6 ? ".ip6.arpa" : ".in-addr.arpa");
 	rs->pending = true;
 	rs->t_start = clock_mono_ms();
 	if (rs->timer == NULL)

@@ -1,5 +1,7 @@
 /* proxy/dns_msg.c: DNS answer parser (RFC 1035 4.1), pure, bounded */
+#include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "dns_msg.h"
 
@@ -222,4 +224,40 @@ dns_rr_name(const struct dns_msg *m, const struct dns_rr *rr, char *out, size_t 
 	if (dns_name_read(m->buf, rr->rdoff + rr->rdlen, rr->rdoff, out, outsz, &next) < 0)
 		return -1;
 	return next == rr->rdoff + rr->rdlen ? 0 : -1;
+}
+
+/* dns_rev_labels - see dns_msg.h */
+int
+dns_rev_labels(const struct sockaddr *sa, char *out, size_t outsz, bool *v6)
+{
+	const uint8_t *b;
+
+	*v6 = false;
+	if (sa->sa_family == AF_INET6) {
+		const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+
+		if (!IN6_IS_ADDR_V4MAPPED(a)) {
+			static const char hex[] = "0123456789abcdef";
+			size_t n = 0;
+
+			if (outsz < 64)
+				return -1;
+			for (int i = 15; i >= 0; i--) {
+				out[n++] = hex[a->s6_addr[i] & 15];
+				out[n++] = '.';
+				out[n++] = hex[a->s6_addr[i] >> 4];
+				out[n++] = '.';
+			}
+			out[n - 1] = '\0';
+			*v6 = true;
+			return 0;
+		}
+		b = a->s6_addr + 12;
+	} else if (sa->sa_family == AF_INET) {
+		b = (const uint8_t *)&((const struct sockaddr_in *)sa)->sin_addr;
+	} else {
+		return -1;
+	}
+	snprintf(out, outsz, "%u.%u.%u.%u", b[3], b[2], b[1], b[0]);
+	return 0;
 }

@@ -72,4 +72,12 @@ int dns_rr_name(const struct dns_msg *m, const struct dns_rr *rr, char *out, siz
 /* dns_name_read - a name at off; *next is where the name ends in place */
 int dns_name_read(const uint8_t *buf, size_t len, size_t off, char *out, size_t outsz, size_t *next);
 
+struct sockaddr;
+/*
+ * dns_rev_labels - the address as reversed labels for a PTR or DNS-list
+ * query: "4.3.2.1" for IPv4 (and IPv4-mapped IPv6), 32 nibbles for IPv6
+ * (*v6 set). No suffix: add in-addr.arpa / ip6.arpa or a list's zone.
+ */
+int dns_rev_labels(const struct sockaddr *sa, char *out, size_t outsz, bool *v6);
+
 #endif

@@ -119,7 +119,7 @@ struct session {
 	bool b_txn_open;            /* the backend accepted a MAIL not yet ended */
 	bool b_dead;                /* the backend said 421: never reuse */
 	bool b_tls;                 /* the backend connection is TLS */
-	bool b_starttls_todo;       /* backend_tls starttls: not done yet on this connection */
+	bool b_starttls_due;        /* backend_tls starttls: due before XCLIENT on this connection */
 	unsigned b_uses;            /* sessions this connection served (reuse) */
 	unsigned b_junk;            /* Postfix "junk" commands sent on it (pool.h) */
 	unsigned b_rejects;         /* 4xx/5xx replies it gave this session */

@@ -114,7 +114,7 @@ backend_open(struct session *s, bool replay)
 		s->b_xclient_done = s->b_xclient_ok = false;
 		s->b_txn_open = s->b_dead = false;
 		s->b_tls = tls_client_mode(s->cfg->btls) != BTLS_OFF; /* pooled only after the prelude */
-		s->b_starttls_todo = false;
+		s->b_starttls_due = false;
 		s->b_uses = p->uses + 1;
 		s->b_junk = p->junk;
 		s->b_rejects = 0;
@@ -134,7 +134,7 @@ backend_open(struct session *s, bool replay)
 		return 0;
 	}
 	s->b_tls = false;
-	s->b_starttls_todo = tls_client_mode(s->cfg->btls) == BTLS_STARTTLS;
+	s->b_starttls_due = tls_client_mode(s->cfg->btls) == BTLS_STARTTLS;
 	if (tls_client_mode(s->cfg->btls) == BTLS_IMPLICIT) {
 		SSL *ssl = tls_client_ssl(s->cfg->btls);
 
@@ -222,7 +222,7 @@ backend_tls_wrap(struct session *s, struct inflight *fi)
 	}
 	s->bbev = bev;
 	s->b_tls = true;
-	s->b_starttls_todo = false;
+	s->b_starttls_due = false;
 	s->b_tmode = 0xff;
 	bufferevent_setcb(s->bbev, backend_read_cb, backend_write_cb, backend_event_cb, s);
 	bufferevent_enable(s->bbev, EV_READ | EV_WRITE);

@@ -77,10 +77,10 @@ starttls_queue(struct session *s, struct inflight *pos)
 void
 backend_prelude(struct session *s)
 {
-	if ((!s->cfg->xclient && !s->b_starttls_todo) || s->b_xclient_done)
+	if ((!s->cfg->xclient && !s->b_starttls_due) || s->b_xclient_done)
 		return;
 	s->b_xclient_done = true;
-	if (s->b_starttls_todo) {
+	if (s->b_starttls_due) {
 		/* EHLO, STARTTLS, EHLO again over TLS, then XCLIENT (our_ehlo_reply) */
 		prelude_ehlo_queue(s, NULL);
 		return;
@@ -125,7 +125,7 @@ prelude_ehlo_reply(struct session *s, struct inflight *fi, const struct reply_pa
 		backend_fail(s, "EHLO refused", true);
 		return;
 	}
-	if (s->b_starttls_todo) {
+	if (s->b_starttls_due) {
 		if (!reply_offers(rp, "STARTTLS")) {
 			backend_log(s, LOG_ERR, "backend.error", "STARTTLS not offered",
 			    "backend_tls starttls needs a backend that offers STARTTLS");

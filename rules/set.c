@@ -70,7 +70,10 @@ cidr_has(const struct cidr *c, const struct cidr *addr)
 	const unsigned char *a = addr->a;
 	unsigned bytes = c->bits / 8, rest = c->bits % 8;
 
-	if (c->family != addr->family)
+	if (c->family == AF_INET && addr->family == AF_INET6 &&
+	    memcmp(a, "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12) == 0)
+		a += 12; /* an IPv4-mapped client against an IPv4 network */
+	else if (c->family != addr->family)
 		return false;
 	if (memcmp(c->a, a, bytes) != 0)
 		return false;
@@ -230,6 +233,15 @@ set_free(struct set *st)
 	free(st);
 }
 
+
+/* set_add_net - see set.h */
+int
+set_add_net(struct set *st, const char *s)
+{
+	struct cidr c;
+
+	return cidr_parse(s, &c) ? set_add(st, s, strlen(s)) : -1;
+}
 
 /* set_new - see set.h */
 struct set *

@@ -17,6 +17,8 @@ struct set;
 struct set *set_new(void);
 /* set_add - one entry; -1 when it is empty or too long */
 int set_add(struct set *st, const char *s, size_t n);
+/* set_add_net - an address or network only; -1 for anything else */
+int set_add_net(struct set *st, const char *s);
 /* set_load - file:PATH, one entry per line, '#' comments; -1 + err */
 int set_load(struct set *st, const char *path, char *err, size_t errsz);
 /* set_open_lmdb - lmdb:DIR; -1 + err */

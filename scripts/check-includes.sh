@@ -22,7 +22,7 @@ check() {
 	done
 }
 
-out=$(check rules fact.h; check filters dns.h dns_msg.h util.h conf.h template.h rules.h lmdbenv.h)
+out=$(check rules fact.h; check filters dns.h dns_msg.h util.h conf.h template.h rules.h lmdbenv.h set.h)
 if [ -n "$out" ]; then
 	echo "$out"
 	exit 1

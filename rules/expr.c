@@ -446,17 +446,17 @@ p_unary(struct pstate *ps)
 	return p_primary(ps);
 }
 
-/* p_and - unary { and unary } */
+/* p_chain - sub { word sub }, left-associative, into kind nodes */
 static struct expr *
-p_and(struct pstate *ps)
+p_chain(struct pstate *ps, const char *word, enum enode kind, struct expr *(*sub)(struct pstate *))
 {
-	struct expr *l = p_unary(ps);
+	struct expr *l = sub(ps);
 
-	while (l != NULL && !at_end(ps) && is(&ps->t[ps->i], "and")) {
+	while (l != NULL && !at_end(ps) && is(&ps->t[ps->i], word)) {
 		struct expr *r, *e;
 
 		ps->i++;
-		if ((r = p_unary(ps)) == NULL || (e = node(ps, E_AND)) == NULL) {
+		if ((r = sub(ps)) == NULL || (e = node(ps, kind)) == NULL) {
 			expr_free(l);
 			expr_free(r);
 			return NULL;
@@ -468,26 +468,18 @@ p_and(struct pstate *ps)
 	return l;
 }
 
+/* p_and - unary { and unary } */
+static struct expr *
+p_and(struct pstate *ps)
+{
+	return p_chain(ps, "and", E_AND, p_unary);
+}
+
 /* p_or - and { or and } */
 static struct expr *
 p_or(struct pstate *ps)
 {
-	struct expr *l = p_and(ps);
-
-	while (l != NULL && !at_end(ps) && is(&ps->t[ps->i], "or")) {
-		struct expr *r, *e;
-
-		ps->i++;
-		if ((r = p_and(ps)) == NULL || (e = node(ps, E_OR)) == NULL) {
-			expr_free(l);
-			expr_free(r);
-			return NULL;
-		}
-		e->a = l;
-		e->b = r;
-		l = e;
-	}
-	return l;
+	return p_chain(ps, "or", E_OR, p_and);
 }
 
 /* expr_parse - see expr.h */

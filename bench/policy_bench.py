@@ -903,7 +903,8 @@ def main():
     ap.add_argument("--log-level", default="notice")
     ap.add_argument("--workers", default="auto")
     ap.add_argument("--xclient", choices=["on", "off"], default="on")
-    ap.add_argument("--backend-reuse", choices=["on", "off"], default="off")
+    ap.add_argument("--backend-reuse", choices=["on", "off"], default=None,
+                    help="default: as sluice, on with --xclient on")
     ap.add_argument("--sink-port", type=int, default=20025)
     ap.add_argument("--listen-port", type=int, default=20026, help="plain sluice; policy uses the next port")
     ap.add_argument("--rbl-port", type=int, default=20053)
@@ -912,6 +913,8 @@ def main():
     ap.add_argument("--strace", action="store_true", help="count sluice's system calls per message after the runs")
     ap.add_argument("--out", default=None)
     a = ap.parse_args()
+    if a.backend_reuse is None:
+        a.backend_reuse = a.xclient  # sluice's own default
     if not (1 <= a.msgs <= 10_000_000 and 1 <= a.sessions <= 5000 and 1 <= a.reps <= 50 and a.size >= 0
             and 1 <= a.verify <= 100000 and a.warmup >= 0 and 0 <= a.perf <= 60
             and len({a.sink_port, a.listen_port, a.listen_port + 1, a.rbl_port, a.dnsmasq_port}) == 5):

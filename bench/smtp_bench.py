@@ -483,19 +483,28 @@ def mode_run(a):
                    f"{fmt(col('sluice_us_per_msg'), '{:.1f}') if t == 'proxy' else '-':<20} "
                    f"{fmt(col('src_cpu_s'), '{:.2f}'):<17} {fmt(col('foreign_cpu_s'), '{:.2f}'):<17} "
                    f"{fmt(col('tcp_opens_per_msg'), '{:.2f}'):<7}")
-    ratios, cpu_ratios = [], []
+    ratios, cpu_ratios, cpu_direct = [], [], []
     for rep in sorted({r["rep"] for r in rows if r["counted"]}):
         d = {r["target"]: r for r in rows if r["rep"] == rep and r["status"] == "ok"}
         if len(d) == 2:
             ratios.append(d["proxy"]["msgs_per_s"] / d["direct"]["msgs_per_s"])
+            if d["direct"]["sink_us_per_msg"] > 0:
+                cpu_direct.append(d["proxy"]["sluice_us_per_msg"] / d["direct"]["sink_us_per_msg"])
         if "proxy" in d and d["proxy"]["sink_us_per_msg"] > 0:
             cpu_ratios.append(d["proxy"]["sluice_us_per_msg"] / d["proxy"]["sink_us_per_msg"])
+
+    def verdict(xs, ok):
+        return "PASS" if xs and ok(statistics.median(xs)) else "FAIL"
+
     out.append(f"throughput ratio proxy/direct per A/B pair: {fmt(ratios, '{:.3f}')} (n={len(ratios)})"
-               f"   target >= 0.6 (aim 0.7): "
-               f"{'PASS' if ratios and statistics.median(ratios) >= 0.6 else 'FAIL'}")
-    out.append(f"CPU per message sluice/smtp-sink (same proxy run): {fmt(cpu_ratios, '{:.2f}')}"
-               f"   target <= 1.5: "
-               f"{'PASS' if cpu_ratios and statistics.median(cpu_ratios) <= 1.5 else 'FAIL'}")
+               f"   target >= 0.6 (aim 0.7): {verdict(ratios, lambda m: m >= 0.6)}")
+    # Two yardsticks for the sink: in the direct run it takes a whole session per message, as
+    # sluice does on its client side; in the proxy run its work depends on sluice's choices
+    # (XCLIENT adds a command, backend_reuse removes the connect and QUIT).
+    out.append(f"CPU per message sluice/smtp-sink, sink of the direct run (a session per message): "
+               f"{fmt(cpu_direct, '{:.2f}')}   target <= 1.5: {verdict(cpu_direct, lambda m: m <= 1.5)}")
+    out.append(f"CPU per message sluice/smtp-sink, sink of the same proxy run: {fmt(cpu_ratios, '{:.2f}')}"
+               f"   target <= 1.5: {verdict(cpu_ratios, lambda m: m <= 1.5)}")
     out.append(f"sluice memory: RSS after warmup {rss_warm / 1024:.1f} MiB, at end {rss_end / 1024:.1f} MiB, "
                f"peak (VmHWM) {hwm / 1024:.1f} MiB, threads {threads}; exit status {sl_rc}")
     ev = sluice_events(a)
@@ -1446,8 +1455,9 @@ def main():
     ap.add_argument("--log-level", default="notice")
     ap.add_argument("--workers", default="auto")
     ap.add_argument("--xclient", choices=["on", "off"], default="on")
-    ap.add_argument("--backend-reuse", choices=["on", "off"], default="off",
-                    help="sluice keeps clean backend connections for later sessions")
+    ap.add_argument("--backend-reuse", choices=["on", "off"], default=None,
+                    help="sluice keeps clean backend connections for later sessions "
+                         "(default: as sluice, on with --xclient on)")
     ap.add_argument("--sink-port", type=int, default=20025)
     ap.add_argument("--listen-port", type=int, default=20026,
                     help="sluice (dnsbl mode: plain; warm and cold listen on the next two ports)")
@@ -1464,6 +1474,8 @@ def main():
                     help="tls: seconds for the whole mode; waits for a quiet host and repeats of disturbed "
                          "runs only use what the remaining runs leave over")
     a = ap.parse_args()
+    if a.backend_reuse is None:
+        a.backend_reuse = a.xclient  # sluice's own default
     tls = a.mode == "tls"
     a.msgs = a.msgs if a.msgs is not None else (6000 if tls else 20000)
     a.reps = a.reps if a.reps is not None else (5 if tls else 3)

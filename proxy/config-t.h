@@ -45,6 +45,7 @@ struct config {
 	struct cfg_addr backend;
 	bool xclient;
 	bool backend_reuse;      /* keep clean backend connections for later sessions */
+	bool backend_reuse_set;  /* written in the file; otherwise it follows xclient */
 	char *decision_log;     /* owned; NULL = none */
 	enum log_target log_to;
 	int log_level;          /* syslog priority: LOG_ERR .. LOG_DEBUG */

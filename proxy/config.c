@@ -467,8 +467,10 @@ apply_stmt(struct loadctx *lc, struct config *c, const struct conf_stmt *s)
 		if (want_args(lc, s, 1, 1))
 			parse_bool(lc, s, 1, &c->xclient);
 	} else if (!strcmp(k, "backend_reuse")) {
-		if (want_args(lc, s, 1, 1))
+		if (want_args(lc, s, 1, 1)) {
 			parse_bool(lc, s, 1, &c->backend_reuse);
+			c->backend_reuse_set = true;
+		}
 	} else if (!strcmp(k, "decision_log")) {
 		if (want_args(lc, s, 1, 1)) {
 			free(c->decision_log);
@@ -758,6 +760,8 @@ cfg_load(const char *path, FILE *errs, int *nerr)
 		fprintf(errs, "%s:1:1: no 'backend' configured\n", path);
 		lc.nerr++;
 	}
+	if (!c->backend_reuse_set)
+		c->backend_reuse = c->xclient; /* reuse needs XCLIENT to announce each client */
 	if (c->backend_reuse && !c->xclient) {
 		fprintf(errs, "%s:1:1: backend_reuse needs xclient on (each session announces its client)\n", path);
 		lc.nerr++;

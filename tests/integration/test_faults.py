@@ -418,6 +418,28 @@ class PreludeTest(SluiceCase):
         self.assertTrue(fb.connections[0].wait_closed(5))
         self.assertEqual(fb.connections[1].xclient[0]["ADDR"], "127.0.0.37")
 
+    def test_pooled_connection_the_backend_closed_is_not_handed_out(self):
+        # the backend hangs up an idle pooled connection (its own timeout, a
+        # restart): the next client must not pay for it with a 421
+        fb, sl = self.start(extra=["backend_reuse on"], workers=1)
+        c = self.session(sl, source="127.0.0.38")
+        c.quit()
+        fb.wait_connections(1)
+        first = fb.connections[0]
+        self.assertEqual([x["ADDR"] for x in first.xclient], ["127.0.0.38"])
+        first.sock.shutdown(socket.SHUT_RDWR)  # the FIN leaves now, whatever its thread is doing
+        first._close(reason="script")
+        for src in ("127.0.0.39", "127.0.0.40"):
+            c = self.session(sl, source=src)
+            c.cmd("MAIL FROM:<a@client.test>", expect=250)
+            c.cmd("RSET", expect=250)
+            c.quit()
+        fb.wait_connections(2)
+        self.assertEqual(len(fb.connections), 2, fb.connections)
+        # both later sessions went over the one new connection, none over the dead one
+        self.assertEqual([x["ADDR"] for x in fb.connections[1].xclient], ["127.0.0.39", "127.0.0.40"])
+        self.assertFalse([l for l in sl.log_lines if "backend.error" in l and "421" in l], sl.log_lines)
+
     def test_ehlo_probe_once_per_worker_then_xclient_directly(self):
         fb, sl = self.start(workers=1)
         for src in ("127.0.0.31", "127.0.0.32"):

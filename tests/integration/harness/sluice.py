@@ -94,6 +94,11 @@ class Sluice:
     port        listen port on 127.0.0.1 (default free_port())
     binary      path to sluice (default $SLUICE_BIN or build/proxy/sluice)
     xclient     True/False -> 'xclient on/off' (None: line omitted)
+    backend_reuse True/False -> 'backend_reuse on/off'. None (default): 'off'
+                in front of a FakeBackend, whose tests read what each backend
+                connection carried, and omitted (sluice's default: on with
+                XCLIENT) in front of anything else, Postfix included. A line
+                in extra still wins (it comes later).
     timeouts    {"command": 5, "data": "30s", ...} -> 'timeout command 5s'
     limits      {"recipients": 3, "message_size": "1M"} -> 'limit recipients 3'
     bare_lf     'reject' / 'normalise' (None: omitted)
@@ -119,8 +124,11 @@ class Sluice:
     def __init__(self, backend, port=None, binary=None, xclient=True, hostname="mx.sluice.test",
                  timeouts=None, limits=None, bare_lf=None, workers=None, log_level="debug",
                  extra=None, config_text=None, ready="banner", probe_source="127.0.0.254",
-                 wrapper=None, env=None, start_timeout=20):
+                 wrapper=None, env=None, start_timeout=20, backend_reuse=None):
         self.backend = backend
+        if backend_reuse is None and type(backend).__name__ == "FakeBackend":
+            backend_reuse = False
+        self.backend_reuse = backend_reuse
         self.port = port or free_port()
         self.host = "127.0.0.1"
         self.binary = binary or default_binary()
@@ -183,6 +191,8 @@ class Sluice:
         ]
         if self.xclient is not None:
             lines.append("xclient %s" % ("on" if self.xclient else "off"))
+        if self.backend_reuse is not None:
+            lines.append("backend_reuse %s" % ("on" if self.backend_reuse else "off"))
         lines += ["decision_log %s" % self.decision_log, "log stderr",
                   "log_level %s" % self.log_level]
         for k, v in self.timeouts.items():

@@ -200,6 +200,7 @@ test_load_ok(void)
 	t_str_eq(c->backend.spec, "unix:/run/postfix.sock", "load: backend spec");
 	t_int_eq(c->backend.ss.ss_family, AF_UNIX, "load: backend is a unix socket");
 	t_int_eq(c->xclient, false, "load: xclient off");
+	t_int_eq(c->backend_reuse, false, "load: no backend reuse without XCLIENT");
 	t_str_eq(c->decision_log, "/var/log/sluice.json", "load: decision log");
 	t_int_eq(c->log_to, LOG_TO_SYSLOG, "load: log to syslog");
 	t_int_eq(c->log_level, LOG_DEBUG, "load: log level");
@@ -226,6 +227,36 @@ test_load_ok(void)
 	t_int_eq(atomic_load(&c->refs), 1, "current: replaced snapshot released");
 	t_true(cfg_current_get() == NULL, "current: empty");
 	cfg_unref(c);
+}
+
+/* test_backend_reuse_default - reuse follows xclient unless written */
+static void
+test_backend_reuse_default(void)
+{
+	static const struct {
+		const char *text;
+		int ok, reuse;
+	} cases[] = {
+		{ "listen *:2525\nbackend 127.0.0.1:25\n", 1, 1 },
+		{ "listen *:2525\nbackend 127.0.0.1:25\nxclient off\n", 1, 0 },
+		{ "listen *:2525\nbackend 127.0.0.1:25\nbackend_reuse off\n", 1, 0 },
+		{ "listen *:2525\nbackend 127.0.0.1:25\nxclient off\nbackend_reuse on\n", 0, 0 },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char path[64], *errs;
+		int nerr = -1;
+		struct config *c = load(cases[i].text, strlen(cases[i].text), path, sizeof(path), &errs, &nerr);
+
+		t_int_eq(c != NULL, cases[i].ok, "reuse default: loads: %s", cases[i].text);
+		if (c != NULL) {
+			t_int_eq(c->backend_reuse, cases[i].reuse, "reuse default: %s", cases[i].text);
+			cfg_unref(c);
+		} else {
+			t_true(strstr(errs, "backend_reuse needs xclient on") != NULL, "reuse default: error: %s", errs);
+		}
+		free(errs);
+	}
 }
 
 /* one expected diagnostic: position and a word that must appear in it */
@@ -346,6 +377,7 @@ main(void)
 {
 	test_values();
 	test_load_ok();
+	test_backend_reuse_default();
 	test_load_errors();
 	test_missing_file();
 	return t_done();

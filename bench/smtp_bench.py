@@ -199,10 +199,24 @@ def cleanup():
         stop(p, grace=5)
 
 
+def connect_to(where, timeout):
+    """A TCP port on HOST, or a UNIX socket path (a str)."""
+    if isinstance(where, str):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(timeout)
+        try:
+            s.connect(where)
+        except OSError:
+            s.close()
+            raise
+        return s
+    return socket.create_connection((HOST, where), timeout=timeout)
+
+
 def smtp_banner(port, timeout):
-    """Connect, read a 220 banner, QUIT. True if the banner was 220."""
+    """Connect (port, or a UNIX socket path), read a 220 banner, QUIT. True if the banner was 220."""
     deadline = time.monotonic() + timeout
-    with socket.create_connection((HOST, port), timeout=timeout) as s:
+    with connect_to(port, timeout) as s:
         buf = b""
         while b"\n" not in buf and time.monotonic() < deadline:
             d = s.recv(4096)
@@ -239,16 +253,25 @@ def port_free(port):
         return s.connect_ex((HOST, port)) != 0
 
 
-def start_sink(a, counting, maxconn, tag):
+def sink_unix_path(a):
+    """--backend unix: where the proxy's own smtp-sink listens."""
+    return os.path.join(a.out, "sink.sock")
+
+
+def start_sink(a, counting, maxconn, tag, unix=False):
+    """smtp-sink on HOST:--sink-port, or (unix) on sink_unix_path(a) for the proxy alone."""
     cmd = ["smtp-sink", "-h", "sink.bench.test", "-m", str(maxconn), "-t", "100"]
     if os.geteuid() == 0:
         cmd += ["-u", "nobody"]
     if counting:
         cmd.append("-c")
     logpath = os.path.join(a.out, f"sink-{tag}.log")
-    p = start(cmd + [f"{HOST}:{a.sink_port}", "4096"], logpath)
-    if not wait_smtp(a.sink_port, 30, p):
-        die(f"smtp-sink did not answer 220 on port {a.sink_port} (see {logpath})")
+    where = sink_unix_path(a) if unix else a.sink_port
+    if unix and os.path.exists(where):
+        os.unlink(where)
+    p = start(cmd + [f"unix:{where}" if unix else f"{HOST}:{a.sink_port}", "4096"], logpath)
+    if not wait_smtp(where, 30, p):
+        die(f"smtp-sink did not answer 220 on {where} (see {logpath})")
     return p, logpath
 
 
@@ -266,7 +289,7 @@ def write_conf(a, name="sluice", port=None, extra=()):
         f.write(f"# written by bench/smtp_bench.py\n"
                 f"hostname bench.sluice.test\n"
                 f"listen {HOST}:{port or a.listen_port}\n"
-                f"backend {HOST}:{a.sink_port}\n"
+                f"backend {'unix:' + sink_unix_path(a) if a.backend == 'unix' else f'{HOST}:{a.sink_port}'}\n"
                 f"xclient {a.xclient}\n"
                 f"backend_reuse {a.backend_reuse}\n"
                 f"log_level {a.log_level}\n"
@@ -378,15 +401,19 @@ def mode_run(a):
                           f"verify {a.verify} warmup {a.warmup} cooldown {a.cooldown}s settle {a.settle}s"])
     maxconn = max(1024, a.sessions * 2 + 256)
     # 1. verify: N messages via each path must reach a counting sink, exactly
+    #    (--backend unix: the proxy has a sink of its own, on a UNIX socket)
+    unix = a.backend == "unix"
     sink, sinklog = start_sink(a, True, maxconn, "verify")
+    psink, psinklog = start_sink(a, True, maxconn, "verify-unix", unix=True) if unix else (sink, sinklog)
     sl = start_sluice(a)
     for tgt, port in (("direct", a.sink_port), ("proxy", a.listen_port)):
-        before = sink_count(sinklog)
+        sinklog_t = psinklog if tgt == "proxy" else sinklog
+        before = sink_count(sinklog_t)
         r = run_source(a, port, a.verify, min(a.sessions, a.verify),
                        os.path.join(a.out, f"verify-{tgt}.log"), a.run_timeout)
         got = 0
         for _ in range(50):  # up to 10 s for the counter to settle
-            got = sink_count(sinklog) - before
+            got = sink_count(sinklog_t) - before
             if got >= a.verify:
                 break
             time.sleep(0.2)
@@ -395,7 +422,10 @@ def mode_run(a):
                 f"{a.verify}; source output: {r['output'][-500:]!r}")
         log(f"verified: {a.verify} messages via {tgt} reached the counting sink")
     stop(sink)  # -c costs the sink CPU: time against a silent sink on the same port
+    if unix:
+        stop(psink)
     sink, _ = start_sink(a, False, maxconn, "timed")
+    psink = start_sink(a, False, maxconn, "timed-unix", unix=True)[0] if unix else sink
     # 2. warm up
     for tgt, port in (("direct", a.sink_port), ("proxy", a.listen_port)):
         r = run_source(a, port, a.warmup, a.sessions, os.path.join(a.out, f"warmup-{tgt}.log"),
@@ -415,11 +445,12 @@ def mode_run(a):
             time.sleep(a.cooldown)
             busy0 = wait_quiet(a.quiet_max, a.quiet_wait)
             port = a.sink_port if tgt == "direct" else a.listen_port
-            pre = (cpu_s(sl.pid), cpu_s(sink.pid), rchar(sink.pid), tcp_active_opens(), host_busy())
+            sk = psink if tgt == "proxy" else sink
+            pre = (cpu_s(sl.pid), cpu_s(sk.pid), rchar(sk.pid), tcp_active_opens(), host_busy())
             r = run_source(a, port, a.msgs, a.sessions,
                            os.path.join(a.out, f"source-{rep}-{tgt}.log"), a.run_timeout)
             time.sleep(a.settle)  # let sluice and the sink finish their tail work
-            post = (cpu_s(sl.pid), cpu_s(sink.pid), rchar(sink.pid), tcp_active_opens(), host_busy())
+            post = (cpu_s(sl.pid), cpu_s(sk.pid), rchar(sk.pid), tcp_active_opens(), host_busy())
             sl_cpu, sk_cpu = post[0] - pre[0], post[1] - pre[1]
             status = "ok"
             if r["timed_out"]:
@@ -466,12 +497,15 @@ def mode_run(a):
     hwm, rss_end, threads = status_kb(sl.pid, "VmHWM"), status_kb(sl.pid, "VmRSS"), status_kb(sl.pid, "Threads")
     sl_rc = stop(sl)
     stop(sink)
+    if unix:
+        stop(psink)
     with open(os.path.join(a.out, "results.tsv"), "w") as f:
         f.write("\t".join(rows[0].keys()) + "\n" if rows else "")
         for row in rows:
             f.write("\t".join(str(v) for v in row.values()) + "\n")
     out = [f"== sluice run: -m {a.msgs} -s {a.sessions} -l {a.size} -n {a.reps}, one session per "
-           f"message, log_level {a.log_level}, workers {a.workers}, xclient {a.xclient}, backend_reuse {a.backend_reuse}", meta[1]]
+           f"message, log_level {a.log_level}, workers {a.workers}, xclient {a.xclient}, backend_reuse {a.backend_reuse}, "
+           f"backend {a.backend}", meta[1]]
     out.append(f"{'target':<7} {'ok':>5}  {'msgs/s median [min-max]':<24} {'sink us/msg':<20} "
                f"{'sluice us/msg':<20} {'src cpu s':<17} {'foreign cpu s':<17} {'tcp/msg':<7}")
     by = {t: [r for r in rows if r["target"] == t and r["counted"]] for t in ("direct", "proxy")}
@@ -1459,6 +1493,9 @@ def main():
                     help="sluice keeps clean backend connections for later sessions "
                          "(default: as sluice, on with --xclient on)")
     ap.add_argument("--sink-port", type=int, default=20025)
+    ap.add_argument("--backend", choices=["tcp", "unix"], default="tcp",
+                    help="run: sluice reaches its smtp-sink over TCP (the sink of the direct runs) or "
+                         "over a UNIX socket (a second sink, as for a Postfix on the same host)")
     ap.add_argument("--listen-port", type=int, default=20026,
                     help="sluice (dnsbl mode: plain; warm and cold listen on the next two ports)")
     ap.add_argument("--dns-port", type=int, default=20053, help="dnsbl: rbldnsd's UDP port")

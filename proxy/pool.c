@@ -6,6 +6,7 @@
 #include <event2/event.h>
 
 #include "io.h"
+#include "io_read.h"
 #include "pool.h"
 #include "worker.h"
 
@@ -19,6 +20,7 @@ pool_drop(struct pooled *p, bool quit)
 	w->npool--;
 	if (quit)
 		io_send(p->bev, "QUIT\r\n", 6);
+	io_rd_free(p->rd);
 	bufferevent_free(p->bev);
 	free(p);
 }
@@ -39,9 +41,10 @@ pool_event_cb(struct bufferevent *bev, short what, void *arg)
 
 /* pool_put - see pool.h */
 bool
-pool_put(struct worker *w, struct bufferevent *bev, uint64_t gen, unsigned uses, unsigned junk, bool pipelining, unsigned xattrs)
+pool_put(struct worker *w, struct io_rd *rd, uint64_t gen, unsigned uses, unsigned junk, bool pipelining, unsigned xattrs)
 {
 	struct timeval idle = { POOL_IDLE_SECS, 0 };
+	struct bufferevent *bev = io_rd_bev(rd);
 	struct pooled *p;
 
 	if (w->draining || w->npool >= POOL_MAX_IDLE || uses >= POOL_MAX_USES || junk >= POOL_MAX_JUNK ||
@@ -53,14 +56,15 @@ pool_put(struct worker *w, struct bufferevent *bev, uint64_t gen, unsigned uses,
 		return false;
 	p->w = w;
 	p->bev = bev;
+	p->rd = rd;
 	p->gen = gen;
 	p->uses = uses;
 	p->junk = junk;
 	p->pipelining = pipelining;
 	p->xattrs = xattrs;
 	bufferevent_setcb(bev, pool_read_cb, NULL, pool_event_cb, p);
-	bufferevent_set_timeouts(bev, &idle, NULL);
-	bufferevent_enable(bev, EV_READ);
+	io_rd_set_timeouts(rd, &idle, NULL);
+	io_rd_enable(rd, EV_READ);
 	TAILQ_INSERT_HEAD(&w->pool, p, link); /* LIFO: the warmest first */
 	w->npool++;
 	return true;

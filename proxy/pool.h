@@ -7,6 +7,7 @@
 #include <sys/queue.h>
 
 struct bufferevent;
+struct io_rd;
 struct worker;
 
 /*
@@ -20,6 +21,7 @@ struct pooled {
 	TAILQ_ENTRY(pooled) link;
 	struct worker *w;        /* weak */
 	struct bufferevent *bev; /* owned */
+	struct io_rd *rd;        /* owned: its reads (io_read.h) */
 	uint64_t gen;            /* config snapshot it was made for */
 	unsigned uses;           /* sessions it has served */
 	unsigned junk;           /* HELO/EHLO/RSET/XCLIENT sent on it so far */
@@ -41,9 +43,9 @@ TAILQ_HEAD(pool_list, pooled);
 #define POOL_MAX_JUNK  50
 #define POOL_IDLE_SECS 10   /* well under Postfix's smtpd_timeout */
 
-/* pool_put - keep bev (ownership passes to the pool); false: caller frees */
-bool pool_put(struct worker *w, struct bufferevent *bev, uint64_t gen, unsigned uses, unsigned junk, bool pipelining, unsigned xattrs);
-/* pool_take - an idle connection for gen, or NULL; the caller owns *bev */
+/* pool_put - keep rd and its bufferevent (ownership passes to the pool); false: caller frees */
+bool pool_put(struct worker *w, struct io_rd *rd, uint64_t gen, unsigned uses, unsigned junk, bool pipelining, unsigned xattrs);
+/* pool_take - an idle connection for gen, or NULL; the caller owns its bev and rd */
 struct pooled *pool_take(struct worker *w, uint64_t gen);
 /* pool_flush - close every idle connection politely (drain, exit) */
 void pool_flush(struct worker *w);

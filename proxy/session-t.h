@@ -105,6 +105,8 @@ struct session {
 	uint16_t client_port;
 	struct bufferevent *cbev;   /* owned: client side */
 	struct bufferevent *bbev;   /* owned: backend side; NULL when down */
+	struct io_rd *crd;          /* owned: reads for cbev (io_read.h) */
+	struct io_rd *brd;          /* owned: reads for bbev; NULL when down */
 	struct event *ev_deadline;  /* owned: whole-session time limit */
 	struct linebuf cline;       /* client command line being read */
 	struct reply_parser brep;   /* backend reply being read */

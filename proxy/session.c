@@ -15,6 +15,7 @@
 #include "config.h"
 #include "conntab.h"
 #include "io.h"
+#include "io_read.h"
 #include "log.h"
 #include "session.h"
 #include "tls.h"
@@ -64,7 +65,7 @@ client_write_cb(struct bufferevent *bev, void *arg)
 	}
 	if ((s->flags & SESS_F_BPAUSED) && s->bbev != NULL) {
 		s->flags &= ~SESS_F_BPAUSED;
-		bufferevent_enable(s->bbev, EV_READ);
+		io_rd_enable(s->brd, EV_READ);
 		bufferevent_trigger(s->bbev, EV_READ, BEV_TRIG_IGNORE_WATERMARKS);
 	}
 	/* replies drained: commands held back for them may go on */
@@ -93,7 +94,7 @@ client_event_cb(struct bufferevent *bev, short what, void *arg)
 	if (what & BEV_EVENT_TIMEOUT) {
 		if (fifo_awaiting_backend(s) || (s->flags & SESS_F_CPAUSED) || policy_waiting(s)) {
 			/* the client waits for us, it is not idle */
-			bufferevent_enable(bev, EV_READ);
+			io_rd_enable(s->crd, EV_READ);
 			return;
 		}
 		s->close_reason = "timeout";
@@ -137,9 +138,9 @@ sess_client_callbacks(struct session *s)
 	struct timeval tv = tv_ms(s->state == ST_DATA ? s->cfg->t_data : s->cfg->t_idle);
 
 	bufferevent_setcb(s->cbev, client_read_cb, client_write_cb, client_event_cb, s);
-	bufferevent_setwatermark(s->cbev, EV_READ, 0, CLIENT_INPUT_MAX);
-	bufferevent_set_timeouts(s->cbev, &tv, &tv);
-	bufferevent_enable(s->cbev, EV_READ | EV_WRITE);
+	io_rd_set_read_high(s->crd, CLIENT_INPUT_MAX);
+	io_rd_set_timeouts(s->crd, &tv, &tv);
+	io_rd_enable(s->crd, EV_READ | EV_WRITE);
 }
 
 /* deadline_cb - the whole-session time limit */
@@ -232,6 +233,12 @@ sess_start(struct worker *w, int fd, const struct sockaddr *sa, socklen_t salen,
 	s->cbev = tls_client_bev(s, fd);
 	if (s->cbev == NULL) {
 		evutil_closesocket(fd);
+		sess_close(s, "out of memory");
+		return;
+	}
+	if ((s->crd = io_rd_new(s->cbev)) == NULL) {
+		bufferevent_free(s->cbev); /* closes fd */
+		s->cbev = NULL;
 		sess_close(s, "out of memory");
 		return;
 	}
@@ -335,6 +342,7 @@ free_later_cb(evutil_socket_t fd, short what, void *arg)
 	reply_parser_release(&s->brep);
 	if (s->bcork != NULL)
 		evbuffer_free(s->bcork);
+	io_rd_free(s->crd);
 	if (s->cbev != NULL)
 		bufferevent_free(s->cbev);
 	if (s->ev_deadline != NULL)
@@ -374,8 +382,8 @@ sess_free(struct session *s)
 	if (s->flags & SESS_F_FREEING)
 		return;
 	s->flags |= SESS_F_FREEING;
-	if (s->cbev != NULL)
-		bufferevent_disable(s->cbev, EV_READ | EV_WRITE);
+	if (s->crd != NULL)
+		io_rd_disable(s->crd, EV_READ | EV_WRITE);
 	if (event_base_once(s->w->base, -1, EV_TIMEOUT, free_later_cb, s, &zero) < 0)
 		log_msg(LOG_ERR, "sid=%s ev=daemon.error what=deferred_free", s->sid);
 }
@@ -414,7 +422,8 @@ sess_close(struct session *s, const char *reason)
 		sess_free(s);
 		return;
 	}
-	bufferevent_disable(s->cbev, EV_READ);
+	if (s->crd != NULL)
+		io_rd_disable(s->crd, EV_READ);
 	if (s->tls) {
 		tls_close(s); /* last replies, then close_notify, then free */
 		return;
@@ -424,7 +433,7 @@ sess_close(struct session *s, const char *reason)
 		return;
 	}
 	/* deliver the last reply first; client_write_cb frees */
-	bufferevent_set_timeouts(s->cbev, NULL, &tv);
+	io_rd_set_timeouts(s->crd, NULL, &tv);
 	bufferevent_setwatermark(s->cbev, EV_WRITE, 0, 0);
 	bufferevent_enable(s->cbev, EV_WRITE);
 }

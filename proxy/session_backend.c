@@ -15,6 +15,7 @@
 #include "tls.h"
 #include "esmtp.h"
 #include "io.h"
+#include "io_read.h"
 #include "log.h"
 #include "pool.h"
 #include "session.h"
@@ -62,7 +63,7 @@ backend_timeouts(struct session *s)
 		if (s->b_tmode != 0) {
 			s->b_tmode = 0;
 			rd = tv_ms(s->cfg->t_connect);
-			bufferevent_set_timeouts(s->bbev, &rd, &rd);
+			io_rd_set_timeouts(s->brd, &rd, &rd);
 		}
 		return;
 	}
@@ -73,7 +74,7 @@ backend_timeouts(struct session *s)
 	s->b_tmode = want;
 	rd = tv_ms(s->cfg->t_command);
 	wr = tv_ms(s->state == ST_DATA ? s->cfg->t_data : s->cfg->t_command);
-	bufferevent_set_timeouts(s->bbev, owed ? &rd : NULL, &wr);
+	io_rd_set_timeouts(s->brd, owed ? &rd : NULL, &wr);
 }
 
 /* helo_replay - a new connection mid-session: XCLIENT, then the client's HELO again */
@@ -105,8 +106,9 @@ backend_open(struct session *s, bool replay)
 	if (s->cfg->backend_reuse && (p = pool_take(w, s->cfg->gen)) != NULL) {
 		/* a connection that already greeted: XCLIENT announces this client */
 		s->bbev = p->bev;
+		s->brd = p->rd;
 		bufferevent_setcb(s->bbev, backend_read_cb, backend_write_cb, backend_event_cb, s);
-		bufferevent_enable(s->bbev, EV_READ | EV_WRITE);
+		io_rd_enable(s->brd, EV_READ | EV_WRITE);
 		s->b_up = true;
 		s->b_pipelining = p->pipelining;
 		s->b_xclient = true;
@@ -151,19 +153,20 @@ backend_open(struct session *s, bool replay)
 	if (s->bbev == NULL)
 		goto fail;
 	bufferevent_setcb(s->bbev, backend_read_cb, backend_write_cb, backend_event_cb, s);
-	bufferevent_set_timeouts(s->bbev, &tv, &tv);
+	bufferevent_set_timeouts(s->bbev, NULL, &tv);
 	if (bufferevent_socket_connect(s->bbev, (struct sockaddr *)&s->cfg->backend.ss,
-	        (int)s->cfg->backend.len) < 0) {
+	        (int)s->cfg->backend.len) < 0 || (s->brd = io_rd_new(s->bbev)) == NULL) {
 		bufferevent_free(s->bbev);
 		s->bbev = NULL;
 		goto fail;
 	}
+	io_rd_set_timeouts(s->brd, &tv, &tv);
 	if (s->cfg->backend.ss.ss_family != AF_UNIX) {
 		int one = 1;
 
 		setsockopt(bufferevent_getfd(s->bbev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	}
-	bufferevent_enable(s->bbev, EV_READ | EV_WRITE);
+	io_rd_enable(s->brd, EV_READ | EV_WRITE);
 	s->b_up = true;
 	s->b_pipelining = s->b_xclient = s->b_xclient_done = s->b_xclient_ok = false;
 	s->b_txn_open = s->b_dead = false;
@@ -212,7 +215,7 @@ backend_tls_wrap(struct session *s, struct inflight *fi)
 	struct evbuffer *in = bufferevent_get_input(s->bbev);
 
 	evbuffer_drain(in, evbuffer_get_length(in)); /* nothing may precede the handshake */
-	bufferevent_set_timeouts(s->bbev, NULL, NULL);
+	io_rd_set_timeouts(s->brd, NULL, NULL);
 	bev = ssl ? bufferevent_openssl_filter_new(s->w->base, s->bbev, ssl, BUFFEREVENT_SSL_CONNECTING,
 	    BEV_OPT_CLOSE_ON_FREE) : NULL;
 	if (bev == NULL) {
@@ -220,12 +223,17 @@ backend_tls_wrap(struct session *s, struct inflight *fi)
 		backend_fail(s, "TLS setup failed", true);
 		return;
 	}
+	io_rd_free(s->brd); /* the filter has libevent read the socket for it */
 	s->bbev = bev;
 	s->b_tls = true;
 	s->b_starttls_due = false;
 	s->b_tmode = 0xff;
+	if ((s->brd = io_rd_new(bev)) == NULL) {
+		backend_fail(s, "out of memory", true);
+		return;
+	}
 	bufferevent_setcb(s->bbev, backend_read_cb, backend_write_cb, backend_event_cb, s);
-	bufferevent_enable(s->bbev, EV_READ | EV_WRITE);
+	io_rd_enable(s->brd, EV_READ | EV_WRITE);
 	backend_timeouts(s);
 	prelude_ehlo_queue(s, fi); /* RFC 3207: what the server offers over TLS may differ */
 }
@@ -234,6 +242,8 @@ backend_tls_wrap(struct session *s, struct inflight *fi)
 void
 backend_close(struct session *s)
 {
+	io_rd_free(s->brd);
+	s->brd = NULL;
 	if (s->bbev != NULL) {
 		bufferevent_free(s->bbev);
 		s->bbev = NULL;
@@ -246,7 +256,7 @@ backend_close(struct session *s)
 	if (s->flags & SESS_F_CPAUSED) {
 		s->flags &= ~SESS_F_CPAUSED;
 		if (s->cbev != NULL && !(s->flags & SESS_F_CLOSING)) {
-			bufferevent_enable(s->cbev, EV_READ);
+			io_rd_enable(s->crd, EV_READ);
 			sess_client_resume(s);
 		}
 	}
@@ -268,8 +278,9 @@ backend_quit(struct session *s)
 	if (idle && s->cfg->backend_reuse && s->b_xclient_ok && !s->b_txn_open && !s->b_dead && !s->b_authed &&
 	    s->auth_user == NULL &&
 	    !s->txn_lost && s->b_rejects == 0 &&
-	    pool_put(s->w, s->bbev, s->cfg->gen, s->b_uses, s->b_junk, s->b_pipelining, s->b_xattrs)) {
-		s->bbev = NULL; /* the pool owns it now */
+	    pool_put(s->w, s->brd, s->cfg->gen, s->b_uses, s->b_junk, s->b_pipelining, s->b_xattrs)) {
+		s->bbev = NULL; /* the pool owns both now */
+		s->brd = NULL;
 		backend_close(s);
 		return;
 	}
@@ -627,7 +638,7 @@ backend_read_cb(struct bufferevent *bev, void *arg)
 		if (evbuffer_get_length(bufferevent_get_output(s->cbev)) > CLIENT_OUT_HIGH) {
 			/* the client does not read its replies: stop reading the backend */
 			s->flags |= SESS_F_BPAUSED;
-			bufferevent_disable(bev, EV_READ);
+			io_rd_disable(s->brd, EV_READ);
 			return;
 		}
 		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0)
@@ -671,7 +682,7 @@ backend_write_cb(struct bufferevent *bev, void *arg)
 
 	if ((s->flags & SESS_F_CPAUSED) && !(s->flags & SESS_F_CLOSING)) {
 		s->flags &= ~SESS_F_CPAUSED;
-		bufferevent_enable(s->cbev, EV_READ);
+		io_rd_enable(s->crd, EV_READ);
 		sess_client_resume(s);
 	}
 }

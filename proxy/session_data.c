@@ -12,6 +12,7 @@
 #include "config.h"
 #include "esmtp.h"
 #include "io.h"
+#include "io_read.h"
 #include "log.h"
 #include "session.h"
 #include "tls.h"
@@ -70,7 +71,7 @@ data_begin(struct session *s)
 	s->data_fail = DF_NONE;
 	s->data_start_ms = clock_mono_ms();
 	sess_enter(s, ST_DATA);
-	bufferevent_set_timeouts(s->cbev, &tv, &tv);
+	io_rd_set_timeouts(s->crd, &tv, &tv);
 	if (s->tlsi != NULL && s->bbev != NULL)
 		received_tls(s); /* XCLIENT has no word for TLS: the header carries it */
 	if (s->bbev != NULL)
@@ -150,7 +151,7 @@ client_idle_timeouts(struct session *s)
 {
 	struct timeval tv = tv_ms(s->cfg->t_idle);
 
-	bufferevent_set_timeouts(s->cbev, &tv, &tv);
+	io_rd_set_timeouts(s->crd, &tv, &tv);
 }
 
 /* data_finish - the message is over: back to command mode */
@@ -316,7 +317,7 @@ data_process_corked(struct session *s)
 		if (s->bbev != NULL && evbuffer_get_length(bufferevent_get_output(s->bbev)) > BACKEND_OUT_HIGH) {
 			/* the backend is slower than the client: stop reading the client */
 			s->flags |= SESS_F_CPAUSED;
-			bufferevent_disable(s->cbev, EV_READ);
+			io_rd_disable(s->crd, EV_READ);
 			bufferevent_setwatermark(s->bbev, EV_WRITE, BACKEND_OUT_LOW, 0);
 			return;
 		}

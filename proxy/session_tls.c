@@ -10,6 +10,7 @@
 
 #include "config.h"
 #include "io.h"
+#include "io_read.h"
 #include "log.h"
 #include "session.h"
 #include "tls.h"
@@ -104,7 +105,7 @@ tls_begin(struct session *s)
 		linebuf_clear(&s->cline);
 	}
 	ssl = tls_ssl_new(s->cfg->tls);
-	bufferevent_set_timeouts(s->cbev, NULL, NULL); /* the TLS layer above keeps time */
+	io_rd_set_timeouts(s->crd, NULL, NULL); /* the TLS layer above keeps time */
 	bev = ssl ? bufferevent_openssl_filter_new(s->w->base, s->cbev, ssl, BUFFEREVENT_SSL_ACCEPTING,
 	    BEV_OPT_CLOSE_ON_FREE) : NULL;
 	if (bev == NULL) {
@@ -113,8 +114,13 @@ tls_begin(struct session *s)
 		return;
 	}
 	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	io_rd_free(s->crd); /* the filter has libevent read the socket for it */
 	s->cbev = bev; /* owns the plain bufferevent underneath */
 	s->tls = true;
+	if ((s->crd = io_rd_new(bev)) == NULL) {
+		sess_close(s, "out of memory");
+		return;
+	}
 	/* RFC 3207 4.2: the client starts over; what it said before is forgotten */
 	FREE_AND_NULL(free, s->helo);
 	s->esmtp = false;

@@ -17,9 +17,11 @@ struct io_rd {
 	struct bufferevent *bev;         /* weak: the session or the pool owns it */
 	struct event *ev;                /* owned; NULL: libevent reads (TLS, filters) */
 	struct evbuffer_cb_entry *drain; /* owned, on bev's input: while a limit is set */
+	struct evbuffer_cb_entry *queued;/* owned, on bev's output: arms writing on the first bytes */
 	struct timeval tmo;
 	size_t high;                     /* 0: no limit */
 	bool has_tmo, enabled, full;
+	bool want_write; /* EV_WRITE asked for; libevent's is enabled once bytes wait */
 };
 
 /* rd_arm - add or remove the read event to match enabled/full */
@@ -118,6 +120,22 @@ drain_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
 	}
 }
 
+/*
+ * queued_cb - bytes wait in the output buffer (io_send could not write them
+ * all, or they were added directly): now libevent's writing is needed.
+ * Enabling it while nothing waits would cost an EPOLLOUT arm, a wakeup and
+ * a disarm per session for nothing.
+ */
+static void
+queued_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+	struct io_rd *r = arg;
+
+	(void)buf;
+	if (info->n_added > 0 && r->want_write && !(bufferevent_get_enabled(r->bev) & EV_WRITE))
+		bufferevent_enable(r->bev, EV_WRITE);
+}
+
 /* io_rd_new - see io_read.h */
 struct io_rd *
 io_rd_new(struct bufferevent *bev)
@@ -130,7 +148,10 @@ io_rd_new(struct bufferevent *bev)
 	r->bev = bev;
 	if (io_direct_ok(bev) && fd >= 0) {
 		r->ev = event_new(bufferevent_get_base(bev), fd, EV_READ | EV_PERSIST, rd_cb, r);
-		if (r->ev == NULL) {
+		r->queued = r->ev ? evbuffer_add_cb(bufferevent_get_output(bev), queued_cb, r) : NULL;
+		if (r->queued == NULL) {
+			if (r->ev != NULL)
+				event_free(r->ev);
 			free(r);
 			return NULL;
 		}
@@ -147,6 +168,8 @@ io_rd_free(struct io_rd *r)
 		return;
 	if (r->drain != NULL)
 		evbuffer_remove_cb_entry(bufferevent_get_input(r->bev), r->drain);
+	if (r->queued != NULL)
+		evbuffer_remove_cb_entry(bufferevent_get_output(r->bev), r->queued);
 	if (r->ev != NULL)
 		event_free(r->ev);
 	free(r);
@@ -167,8 +190,11 @@ io_rd_enable(struct io_rd *r, short what)
 		bufferevent_enable(r->bev, what);
 		return;
 	}
-	if (what & EV_WRITE)
-		bufferevent_enable(r->bev, EV_WRITE);
+	if (what & EV_WRITE) {
+		r->want_write = true;
+		if (evbuffer_get_length(bufferevent_get_output(r->bev)) > 0)
+			bufferevent_enable(r->bev, EV_WRITE);
+	}
 	if (what & EV_READ) {
 		r->enabled = true;
 		rd_arm(r);
@@ -183,8 +209,10 @@ io_rd_disable(struct io_rd *r, short what)
 		bufferevent_disable(r->bev, what);
 		return;
 	}
-	if (what & EV_WRITE)
+	if (what & EV_WRITE) {
+		r->want_write = false;
 		bufferevent_disable(r->bev, EV_WRITE);
+	}
 	if (what & EV_READ)
 		rd_stop(r);
 }

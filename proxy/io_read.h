@@ -15,8 +15,11 @@ struct io_rd;
  * callback (bufferevent_trigger) or event callback (EOF, error, read
  * timeout: BEV_EVENT_* | BEV_EVENT_READING, as libevent would say them).
  * libevent's reading stays disabled; its writing, connecting and write
- * timeouts are untouched. For any other bufferevent (TLS, a filter) every
- * call passes straight through to libevent.
+ * timeouts stay libevent's, except that EV_WRITE is enabled in libevent
+ * only once bytes wait in the output buffer (io_send writes most replies
+ * itself; arming EPOLLOUT for an empty buffer costs an epoll_ctl and a
+ * wakeup). For any other bufferevent (TLS, a filter) every call passes
+ * straight through to libevent.
  *
  * Why: libevent asks the kernel how many bytes wait (ioctl FIONREAD) before
  * each read. SMTP lines are small, one read each, so that second system call
@@ -35,7 +38,7 @@ void io_rd_free(struct io_rd *r);
 /* io_rd_bev - the bufferevent r reads for */
 struct bufferevent *io_rd_bev(const struct io_rd *r);
 
-/* io_rd_enable, io_rd_disable - bufferevent_enable/disable: EV_READ here, EV_WRITE to libevent */
+/* io_rd_enable, io_rd_disable - bufferevent_enable/disable: EV_READ here, EV_WRITE to libevent (when bytes wait) */
 void io_rd_enable(struct io_rd *r, short what);
 void io_rd_disable(struct io_rd *r, short what);
 

@@ -1,10 +1,12 @@
 /* proxy/worker.c: one event loop per thread; owns its listeners and sessions */
+#define _GNU_SOURCE /* accept4 */
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include <event2/event.h>
 #include <event2/listener.h>
@@ -15,34 +17,64 @@
 #include "session.h"
 #include "worker.h"
 
-/* accept_cb - a client connected to one of this worker's listeners */
+#define ACCEPT_PAUSE_MS 250 /* out of descriptors: how long to stop accepting */
+
+/*
+ * accept_cb - a client is waiting on one of this worker's listeners: take
+ * one. One per wakeup, not until EAGAIN (libevent's listener loop): a loop
+ * ends in a failed accept4 every time, while a level-triggered epoll simply
+ * reports the listener again with the next batch of events. The sockets
+ * inherit TCP_NODELAY from the listener (Linux).
+ */
 static void
-accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
+accept_cb(evutil_socket_t lfd, short what, void *arg)
 {
 	struct worker_listener *wl = arg;
-	int one = 1;
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	int fd = accept4(lfd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	struct timeval pause = { 0, ACCEPT_PAUSE_MS * 1000 };
 
-	if (sa->sa_family == AF_INET || sa->sa_family == AF_INET6)
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	sess_start(wl->w, fd, sa, (socklen_t)salen, wl->flags);
+	(void)what;
+	if (fd >= 0) {
+		sess_start(wl->w, fd, (struct sockaddr *)&ss, len, wl->flags);
+		return;
+	}
+	if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED || errno == EPROTO)
+		return; /* another worker took it, or the client gave up */
+	/* EMFILE, ENFILE, ENOBUFS, ENOMEM: the connection waits in the backlog;
+	 * listening on would only spin on it, so pause (and log once a pause) */
+	log_msg(LOG_ERR, "ev=daemon.error what=accept error=\"%s\" pause_ms=%d", strerror(errno), ACCEPT_PAUSE_MS);
+	if (wl->ev_pause != NULL) {
+		event_del(wl->ev);
+		evtimer_add(wl->ev_pause, &pause);
+	}
 }
 
-/* accept_error_cb - EMFILE and friends: log, keep listening */
+/* accept_resume_cb - the pause is over: listen again */
 static void
-accept_error_cb(struct evconnlistener *l, void *arg)
+accept_resume_cb(evutil_socket_t fd, short what, void *arg)
 {
-	int err = EVUTIL_SOCKET_ERROR();
+	struct worker_listener *wl = arg;
 
-	log_msg(LOG_ERR, "ev=daemon.error what=accept error=\"%s\"", evutil_socket_error_to_string(err));
+	(void)fd;
+	(void)what;
+	if (!wl->w->draining && wl->ev != NULL)
+		event_add(wl->ev, NULL);
 }
 
 /* worker_stop_listening - free the listeners (drain) */
 static void
 worker_stop_listening(struct worker *w)
 {
-	for (size_t i = 0; i < w->nlis; i++)
+	for (size_t i = 0; i < w->nlis; i++) {
+		if (w->lctx[i].ev != NULL)
+			event_free(w->lctx[i].ev);
+		if (w->lctx[i].ev_pause != NULL)
+			event_free(w->lctx[i].ev_pause);
 		if (w->lis[i] != NULL)
 			evconnlistener_free(w->lis[i]);
+	}
 	free(w->lis);
 	w->lis = NULL;
 	free(w->lctx);
@@ -131,19 +163,29 @@ worker_new(int id, const struct config *cfg, char *err, size_t errsz)
 		const struct cfg_addr *a = &cfg->listen[i];
 		unsigned flags = LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_REUSEABLE_PORT |
 		    LEV_OPT_CLOSE_ON_EXEC;
+		evutil_socket_t lfd;
+		int one = 1;
 
 		if (a->ss.ss_family == AF_INET6)
 			flags |= LEV_OPT_BIND_IPV6ONLY;
 		w->lctx[i].w = w;
 		w->lctx[i].flags = a->flags;
-		w->lis[i] = evconnlistener_new_bind(w->base, accept_cb, &w->lctx[i], flags, 1024,
+		w->lis[i] = evconnlistener_new_bind(w->base, NULL, NULL, flags, 1024,
 		    (const struct sockaddr *)&a->ss, (int)a->len);
 		if (w->lis[i] == NULL) {
 			snprintf(err, errsz, "cannot listen on %s: %s", a->spec, strerror(errno));
 			goto fail;
 		}
 		w->nlis++;
-		evconnlistener_set_error_cb(w->lis[i], accept_error_cb);
+		lfd = evconnlistener_get_fd(w->lis[i]);
+		if (a->ss.ss_family == AF_INET || a->ss.ss_family == AF_INET6)
+			setsockopt(lfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)); /* inherited */
+		w->lctx[i].ev = event_new(w->base, lfd, EV_READ | EV_PERSIST, accept_cb, &w->lctx[i]);
+		w->lctx[i].ev_pause = evtimer_new(w->base, accept_resume_cb, &w->lctx[i]);
+		if (w->lctx[i].ev == NULL || w->lctx[i].ev_pause == NULL || event_add(w->lctx[i].ev, NULL) < 0) {
+			snprintf(err, errsz, "out of memory");
+			goto fail;
+		}
 	}
 	return w;
 fail:

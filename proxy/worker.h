@@ -21,10 +21,12 @@ enum worker_cmd { WCMD_NONE = 0, WCMD_DRAIN, WCMD_COUNT };
 
 TAILQ_HEAD(session_list, session);
 
-/* What accept_cb knows about the listener a client came in on. */
+/* One listening socket: libevent made it (bind, listen, SO_REUSEPORT); sluice accepts. */
 struct worker_listener {
-	struct worker *w;  /* weak */
-	unsigned flags;    /* LISTEN_* of the configured address */
+	struct worker *w;   /* weak */
+	unsigned flags;     /* LISTEN_* of the configured address */
+	struct event *ev;   /* owned: readable listening socket */
+	struct event *ev_pause; /* owned: out of descriptors, listen again later */
 };
 
 struct worker {

@@ -105,6 +105,46 @@ class ListenerTest(unittest.TestCase):
                 c.banner()
                 c.quit()
 
+    def test_out_of_descriptors_pauses_accepting_and_recovers(self):
+        # EMFILE at accept: a log line, no busy loop on the listener, and
+        # clients are served again once descriptors are free
+        runner.require_sluice()
+
+        def cpu_s(pid):
+            with open("/proc/%d/stat" % pid) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+        with FakeBackend() as fb, Sluice(backend=fb, workers=1) as sl:
+            # room for exactly five more sessions (a client and a backend
+            # descriptor each): the sixth client finds accept4 out of descriptors
+            base = len(os.listdir("/proc/%d/fd" % sl.pid))
+            subprocess.run(["prlimit", "--pid", str(sl.pid), "--nofile=%d:%d" % (base + 10, base + 10)],
+                           check=True, timeout=10)
+            held = []
+            try:
+                for _ in range(8):
+                    held.append(socket.create_connection(("127.0.0.1", sl.port), timeout=5))
+                sl.wait_log(r"ev=daemon\.error what=accept error=.*pause_ms=", timeout=10)
+                before = cpu_s(sl.pid)
+                time.sleep(1.0)
+                self.assertLess(cpu_s(sl.pid) - before, 0.3, "sluice spins while out of descriptors")
+            finally:
+                for s in held:
+                    s.close()
+            deadline = time.monotonic() + 10
+            while True:
+                try:
+                    with RawClient(sl.port, source="127.0.0.76") as c:
+                        c.banner()
+                        c.quit()
+                    break
+                except Exception:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.2)
+            self.assertTrue(sl.running)
+
     def test_session_ids_differ_across_restarts(self):
         runner.require_sluice()
         sids = set()

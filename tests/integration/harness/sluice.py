@@ -21,6 +21,7 @@ import time
 from .util import (free_port, wait_until, WaitTimeout, make_tempdir, remove_tree,
                    register_cleanup, unregister_cleanup)
 from .client import parse_replies
+from .fakebackend import FakeBackend
 
 __all__ = ["Sluice", "SluiceError", "default_binary", "parse_kv", "free_port", "check_config"]
 
@@ -126,7 +127,7 @@ class Sluice:
                  extra=None, config_text=None, ready="banner", probe_source="127.0.0.254",
                  wrapper=None, env=None, start_timeout=20, backend_reuse=None):
         self.backend = backend
-        if backend_reuse is None and type(backend).__name__ == "FakeBackend":
+        if backend_reuse is None and isinstance(backend, FakeBackend):
             backend_reuse = False
         self.backend_reuse = backend_reuse
         self.port = port or free_port()

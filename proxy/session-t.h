@@ -122,6 +122,7 @@ struct session {
 	bool b_dead;                /* the backend said 421: never reuse */
 	bool b_tls;                 /* the backend connection is TLS */
 	bool b_starttls_due;        /* backend_tls starttls: due before XCLIENT on this connection */
+	bool b_retried;             /* a reused connection died under its XCLIENT: retried once */
 	unsigned b_uses;            /* sessions this connection served (reuse) */
 	unsigned b_junk;            /* Postfix "junk" commands sent on it (pool.h) */
 	unsigned b_rejects;         /* 4xx/5xx replies it gave this session */

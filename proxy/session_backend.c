@@ -687,6 +687,52 @@ backend_write_cb(struct bufferevent *bev, void *arg)
 	}
 }
 
+/*
+ * backend_retry - a reused connection hung up (or failed) before answering
+ * the XCLIENT that announced this session's client: the backend closed it
+ * as the session took it from the pool. The client did nothing wrong, so
+ * open a fresh connection and go on there, once, instead of a 421. Only
+ * while nothing but that XCLIENT was on the wire.
+ */
+static bool
+backend_retry(struct session *s)
+{
+	struct inflight *fi, *x = NULL, *first, *last, *next;
+
+	if (s->b_uses <= 1 || s->b_retried || s->state > ST_HELO)
+		return false;
+	TAILQ_FOREACH(fi, &s->fifo, link) {
+		if (fi->kind != FI_LOCAL && fi->stage != FS_DONE) {
+			x = fi;
+			break;
+		}
+	}
+	if (x == NULL || x->what != FW_XCLIENT || x->stage != FS_SENT)
+		return false;
+	for (fi = TAILQ_NEXT(x, link); fi != NULL; fi = TAILQ_NEXT(fi, link))
+		if (fi->stage == FS_SENT)
+			return false;
+	s->b_retried = true;
+	backend_log(s, LOG_NOTICE, "backend.retry", "reused connection lost before its XCLIENT reply",
+	    "connecting afresh");
+	first = TAILQ_NEXT(x, link);
+	last = first != NULL ? TAILQ_LAST(&s->fifo, inflight_q) : NULL;
+	fifo_free_entry(s, x);
+	backend_close(s);
+	s->b_xclient_done = false;
+	if (backend_open(s, false) < 0)
+		return false; /* the commands still owed get their 421 from backend_fail */
+	backend_prelude(s);
+	/* the client's commands go after the new connection's greeting and XCLIENT */
+	for (fi = first; fi != NULL; fi = next) {
+		next = fi == last ? NULL : TAILQ_NEXT(fi, link);
+		TAILQ_REMOVE(&s->fifo, fi, link);
+		TAILQ_INSERT_TAIL(&s->fifo, fi, link);
+	}
+	backend_pump(s);
+	return true;
+}
+
 /* backend_event_cb - connected, EOF, error, timeout */
 static void
 backend_event_cb(struct bufferevent *bev, short what, void *arg)
@@ -720,8 +766,12 @@ backend_event_cb(struct bufferevent *bev, short what, void *arg)
 			backend_fail(s, "TLS handshake or session failed", true);
 			return;
 		}
+		if (backend_retry(s))
+			return;
 		backend_fail(s, err ? evutil_socket_error_to_string(err) : "connection error", false);
 		return;
 	}
+	if (backend_retry(s))
+		return;
 	backend_fail(s, "connection closed", false);
 }

@@ -418,6 +418,25 @@ class PreludeTest(SluiceCase):
         self.assertTrue(fb.connections[0].wait_closed(5))
         self.assertEqual(fb.connections[1].xclient[0]["ADDR"], "127.0.0.37")
 
+    def test_pooled_connection_lost_under_xclient_is_retried_afresh(self):
+        # the backend hangs up a reused connection just as it gets the next
+        # client's XCLIENT: that client is served on a fresh connection
+        # (connection indexes count from fb.clear() after the readiness probe)
+        fb, sl = self.start(script=[{"XCLIENT": [None, Close()]}, {}],
+                            extra=["backend_reuse on"], workers=1)
+        c = self.session(sl, source="127.0.0.41")      # connection 0
+        c.quit()
+        c = self.session(sl, source="127.0.0.42")      # reuses 0, which hangs up; then 1
+        c.cmd("MAIL FROM:<a@client.test>", expect=250)
+        c.cmd("RCPT TO:<x@example.test>", expect=250)
+        c.quit()
+        fb.wait_connections(2)
+        self.assertEqual(fb.connections[0].verbs.count("XCLIENT"), 2)   # the second one: hung up
+        self.assertTrue(fb.connections[0].wait_closed(5))
+        self.assertEqual([x["ADDR"] for x in fb.connections[1].xclient], ["127.0.0.42"])
+        self.assertEqual(fb.connections[1].verbs[:4], ["XCLIENT", "EHLO", "MAIL", "RCPT"])
+        sl.wait_log(r"ev=backend\.retry")
+
     def test_pooled_connection_the_backend_closed_is_not_handed_out(self):
         # the backend hangs up an idle pooled connection (its own timeout, a
         # restart): the next client must not pay for it with a 421

@@ -96,6 +96,13 @@ bool policy_fifo_drained(struct session *s);
 void policy_evidence_feed(struct session *s, const char *p, size_t n);
 void policy_evidence_end(struct session *s);
 bool policy_refused(const struct session *s);
+/*
+ * policy_eod - the end-of-data vote: the chain's EOD hooks, then done()
+ * (at once when no filter hooks EOD). While it runs, policy_waiting().
+ */
+void policy_eod(struct session *s, void (*done)(void *arg, enum sl_stage st, const struct sl_verdict *v));
+/* policy_eod_refused - the decision record of a message refused at EOD */
+void policy_eod_refused(struct session *s, const struct sl_verdict *v, const char *reply, size_t replylen);
 void policy_free(struct session *s);
 /* policy_log_stats - the filters' counters of a snapshot, one line each (reload, stop) */
 void policy_log_stats(const struct config *cfg);

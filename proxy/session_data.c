@@ -8,7 +8,6 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
-#include "chain.h"
 #include "config.h"
 #include "esmtp.h"
 #include "io.h"
@@ -164,6 +163,16 @@ data_finish(struct session *s)
 	client_idle_timeouts(s);
 }
 
+/* eod_resume - a vote that came later: answer, and read what the client pipelined */
+static void
+eod_resume(struct session *s)
+{
+	if (s->in_process || (s->flags & SESS_F_CLOSING))
+		return; /* voted at once: sess_client_process() goes on by itself */
+	fifo_flush(s);
+	sess_client_resume(s);
+}
+
 /* eod_voted - the filters have voted on the complete message */
 static void
 eod_voted(void *arg, enum sl_stage st, const struct sl_verdict *v)
@@ -181,13 +190,15 @@ eod_voted(void *arg, enum sl_stage st, const struct sl_verdict *v)
 		if (fi == NULL)
 			return;
 		backend_close(s);
-		data_record(s, code >= 500 ? "msg.reject" : "msg.tempfail", LOG_NOTICE,
-		    v->filter ? v->filter : "policy", fi->reply, fi->replylen, NULL);
+		policy_eod_refused(s, v, fi->reply, fi->replylen);
 		s->msgs_fail++;
-		if (v->action == SL_ACT_DISCONNECT)
+		if (v->action == SL_ACT_DISCONNECT) {
 			fi->close_after = true;
+			s->close_reason = "policy";
+		}
 		data_finish(s);
 		s->barrier = true;
+		eod_resume(s);
 		return;
 	}
 	/* commit: now, and only now, the backend gets the dot */
@@ -201,6 +212,7 @@ eod_voted(void *arg, enum sl_stage st, const struct sl_verdict *v)
 	sess_enter(s, ST_HELO); /* commands after the dot wait for its reply (barrier) */
 	client_idle_timeouts(s);
 	backend_pump(s);
+	eod_resume(s);
 }
 
 /* data_end - the client sent the final dot */
@@ -221,7 +233,7 @@ data_end(struct session *s)
 			logrec_emit(&r);
 		}
 		/* the hold point: nothing is committed before the filters agree */
-		chain_run(NULL, SL_STAGE_EOD, eod_voted, s);
+		policy_eod(s, eod_voted);
 		return;
 	case DF_BARE:
 		text = "550 5.6.0 Error: bare <LF> or <CR> in message content (RFC 5321 2.3.8); message rejected";
@@ -321,6 +333,8 @@ data_process_corked(struct session *s)
 			bufferevent_setwatermark(s->bbev, EV_WRITE, BACKEND_OUT_LOW, 0);
 			return;
 		}
+		if (policy_waiting(s))
+			return; /* the final dot is in, the vote is not: what follows waits */
 		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0)
 			return;
 		used = data_scan(s->data, v.iov_base, v.iov_len, &sink, &rc);

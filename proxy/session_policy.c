@@ -692,6 +692,30 @@ policy_evidence_end(struct session *s)
 	FREE_AND_NULL(free, s->pol->ev);
 }
 
+/* policy_eod - see session.h */
+void
+policy_eod(struct session *s, chain_done_fn done)
+{
+	struct policy *p = s->pol;
+
+	if (p == NULL) {
+		struct sl_verdict v = { .action = SL_ACT_CONTINUE };
+
+		done(s, SL_STAGE_EOD, &v);
+		return;
+	}
+	policy_sync(s);
+	p->view.mail_from = s->mail_from; /* still the transaction's: the message is complete */
+	chain_run(p->chain, SL_STAGE_EOD, done, s);
+}
+
+/* policy_eod_refused - see session.h */
+void
+policy_eod_refused(struct session *s, const struct sl_verdict *v, const char *reply, size_t replylen)
+{
+	policy_record(s, SL_STAGE_EOD, v, reply, replylen, NULL);
+}
+
 /* policy_waiting - see session.h */
 bool
 policy_waiting(const struct session *s)

@@ -6,9 +6,12 @@
  *     plugin /usr/lib/sluice/sluice_example.so
  *     example [hook_timeout 5s] [on_error skip|tempfail] {
  *         reject_helo bad.example      # refuse this HELO name (550 5.7.1)
+ *         reject_at eod                # refuse every session at this stage (550 5.7.1)
  *         fail_at mail                 # for testing: fail the hook at this stage
  *         hang_at rcpt                 # for testing: never answer at this stage
  *     }
+ * Stages: connect helo mail rcpt data eod; at eod the whole message is in
+ * and the backend has not had the final dot yet.
  * It writes the fact example.helo (the HELO name it saw) and shows the
  * whole interface: a configuration block, per-session state, a verdict with
  * its evidence for the decision record, and the failure paths the chain
@@ -23,7 +26,7 @@
 
 struct example_conf {
 	char reject_helo[256];
-	int fail_at, hang_at; /* an sl_stage, or -1 */
+	int fail_at, hang_at, reject_at; /* an sl_stage, or -1 */
 };
 
 struct example_sess {
@@ -31,15 +34,16 @@ struct example_sess {
 	struct sl_sess *ss;
 	char text[300];
 	char helo[256];
+	const char *rule; /* which option refused */
 };
 
 /* stage_of - "helo" -> SL_STAGE_HELO; -1 when unknown */
 static int
 stage_of(const char *s)
 {
-	static const char *const names[] = { "connect", "helo", "mail", "rcpt", "data" };
+	static const char *const names[] = { "connect", "helo", "mail", "rcpt", "data", "eod" };
 
-	for (int i = 0; i < 5; i++)
+	for (int i = 0; i < 6; i++)
 		if (strcmp(names[i], s) == 0)
 			return i;
 	return -1;
@@ -53,7 +57,7 @@ example_conf_new(const struct conf_stmt *block, struct conf_error *err)
 
 	if (c == NULL)
 		return NULL;
-	c->fail_at = c->hang_at = -1;
+	c->fail_at = c->hang_at = c->reject_at = -1;
 	for (const struct conf_stmt *s = block->child; s != NULL; s = s->next) {
 		if (s->argc == 2 && strcmp(s->argv[0], "reject_helo") == 0) {
 			snprintf(c->reject_helo, sizeof(c->reject_helo), "%s", s->argv[1]);
@@ -61,6 +65,8 @@ example_conf_new(const struct conf_stmt *block, struct conf_error *err)
 			c->fail_at = stage_of(s->argv[1]);
 		} else if (s->argc == 2 && strcmp(s->argv[0], "hang_at") == 0 && stage_of(s->argv[1]) >= 0) {
 			c->hang_at = stage_of(s->argv[1]);
+		} else if (s->argc == 2 && strcmp(s->argv[0], "reject_at") == 0 && stage_of(s->argv[1]) >= 0) {
+			c->reject_at = stage_of(s->argv[1]);
 		} else {
 			snprintf(err->msg, sizeof(err->msg), "%s:%d:%d: unknown example option '%s'", s->file, s->line,
 			    s->col, s->argv[0]);
@@ -77,7 +83,7 @@ example_conf_free(void *conf)
 	free(conf);
 }
 
-/* example_stages - HELO always; the failure stages when asked for */
+/* example_stages - HELO always; the failure and refusal stages when asked for */
 static unsigned
 example_stages(const void *conf)
 {
@@ -88,6 +94,8 @@ example_stages(const void *conf)
 		m |= 1u << c->fail_at;
 	if (c->hang_at >= 0)
 		m |= 1u << c->hang_at;
+	if (c->reject_at >= 0)
+		m |= 1u << c->reject_at;
 	return m;
 }
 
@@ -116,7 +124,7 @@ example_report(void *ctx, const struct sl_report *w)
 	struct example_sess *e = ctx;
 
 	w->str(w->ctx, "helo", e->helo);
-	w->str(w->ctx, "rule", "reject_helo");
+	w->str(w->ctx, "rule", e->rule);
 }
 
 /* example_hook - see filter.h */
@@ -129,11 +137,24 @@ example_hook(void *ctx, enum sl_stage st, struct sl_verdict *v)
 		return SL_HOOK_ERROR;
 	if ((int)st == e->c->hang_at)
 		return SL_HOOK_PENDING; /* and never resume: the chain's hook_timeout must save the session */
+	if ((int)st == e->c->reject_at) {
+		snprintf(e->text, sizeof(e->text), "Refused by the example filter (reject_at)");
+		e->rule = "reject_at";
+		v->action = SL_ACT_REJECT;
+		v->code = 550;
+		v->enh = "5.7.1";
+		v->text = e->text;
+		v->why = "reject_at";
+		v->report = example_report;
+		v->report_ctx = e;
+		return SL_HOOK_CONTINUE;
+	}
 	if (st == SL_STAGE_HELO && e->ss->helo != NULL) {
 		snprintf(e->helo, sizeof(e->helo), "%s", e->ss->helo);
 		fact_set_str(e->ss->facts, "example.helo", e->helo);
 		if (e->c->reject_helo[0] != '\0' && strcmp(e->helo, e->c->reject_helo) == 0) {
 			snprintf(e->text, sizeof(e->text), "HELO %s refused by the example filter", e->helo);
+			e->rule = "reject_helo";
 			v->action = SL_ACT_REJECT;
 			v->code = 550;
 			v->enh = "5.7.1";

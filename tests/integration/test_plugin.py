@@ -12,6 +12,7 @@ import unittest
 
 from harness import runner
 from harness.cases import SluiceCase
+from harness.client import dot_stuff, make_message
 from harness.sluice import check_config
 
 PLUGIN = os.environ.get("SLUICE_EXAMPLE_FILTER", os.path.join(os.path.dirname(__file__), "..", "..", "build",
@@ -68,6 +69,44 @@ class PluginTest(SluiceCase):
         c2.cmd("RCPT TO:<alice@example.test>", expect=250, timeout=10)
         rec = sl2.wait_decision(event="policy.pass")
         self.assertEqual(rec["why"], "filter-timeout")
+
+    def test_final_dot_waits_for_the_end_of_data_vote(self):
+        """A filter hooking eod: the backend gets the final dot only after the
+        vote; a command pipelined after the dot waits too, and is answered after."""
+        fb, sl = self.start_plugin("example hook_timeout 800ms", "hang_at eod")    # on_error skip
+        c = self.session(sl)
+        mid, msg = make_message(to="alice@example.test")
+        for cmd in ("MAIL FROM:<a@client.test>", "RCPT TO:<alice@example.test>"):
+            c.cmd(cmd, expect=250)
+        c.cmd("DATA", expect=354)
+        t0 = time.monotonic()
+        c.send(dot_stuff(msg) + b".\r\nNOOP\r\n")
+        self.assertEqual(c.read_available(0.4), b"")              # no reply while the vote runs
+        self.assertEqual(fb.all_messages(), [])                    # and no dot at the backend
+        self.assertEqual(fb.all_verbs().count("NOOP"), 0)
+        r1, r2 = c.read_replies(2, timeout=10)
+        self.assertGreaterEqual(time.monotonic() - t0, 0.75)
+        self.assertEqual((r1.code, r2.code), (250, 250))
+        self.assertIn("queued as", r1.text)
+        self.assertEqual(fb.all_messages(), [msg])
+        rec = sl.wait_decision(event="policy.pass")
+        self.assertEqual((rec["filter"], rec["why"], rec["stage"]), ("example", "filter-timeout", "eod"))
+        self.assertEqual(rec["msgid"], mid)
+
+    def test_end_of_data_refusal_drops_the_backend_transaction(self):
+        """A refusal at eod: the client gets it after its dot, the backend
+        connection is closed without the dot, the session goes on."""
+        fb, sl = self.start_plugin("example hook_timeout 300ms on_error tempfail", "hang_at eod")
+        c = self.session(sl)
+        mid, msg = make_message(to="alice@example.test")
+        replies = c.send_message("a@client.test", ["alice@example.test"], msg, expect_final=451)
+        self.assertEqual(replies[-1].enhanced, "4.3.0")
+        self.assertEqual(fb.connections[0].wait_closed(), "peer")   # abandoned, never the dot
+        self.assertEqual(fb.all_messages(), [])
+        rec = sl.wait_decision(event="policy.tempfail")
+        self.assertEqual((rec["filter"], rec["stage"], rec["msgid"]), ("example", "eod", mid))
+        self.assertTrue(rec["reply"].startswith("451 4.3.0"), rec)
+        c.cmd("NOOP", expect=250)
 
     def test_config_check_reports_plugin_problems(self):
         base = "listen 127.0.0.1:2525\nbackend 127.0.0.1:10025\n"

@@ -11,6 +11,7 @@ checks in Postfix's own log and mailboxes.
 - dot-stuffing and pipelining pass through intact.
 """
 
+import os
 import socket
 import time
 import unittest
@@ -183,6 +184,33 @@ class PostfixRelayTest(unittest.TestCase):
         self.assertEqual(rec["from"], "sender@client.test")
         self.pf.assert_not_delivered(mid)
         self.pf.wait_log(r"lost connection after DATA")
+
+
+class PostfixEndOfDataTest(unittest.TestCase):
+    """The hold point: a filter that refuses at end of data (the example
+    plugin's reject_at eod) gets the last word; Postfix never commits the
+    message it already holds all but the final dot of."""
+
+    def test_refused_at_end_of_data_never_committed(self):
+        runner.require_postfix()
+        plugin = os.environ.get("SLUICE_EXAMPLE_FILTER", os.path.join(
+            os.path.dirname(os.path.abspath(__file__)), "..", "..", "build", "contrib", "filters", "sluice_example.so"))
+        extra = ["plugin %s" % plugin, "example {", "  reject_at eod", "}"]
+        with PrivatePostfix() as pf, Sluice(backend=pf, extra=extra) as sl:
+            mid, msg = make_message(to="alice@example.test", size=20000)
+            with RawClient(sl.port, source="127.0.0.27") as c:
+                c.banner()
+                c.ehlo()
+                replies = c.send_message("sender@client.test", ["alice@example.test"], msg, expect_final=None)
+                self.assertEqual((replies[-2].code, replies[-1].code), (354, 550), replies)
+                self.assertEqual(replies[-1].enhanced, "5.7.1")
+                c.cmd("NOOP", expect=250)                          # the session goes on
+                c.quit()
+            rec = sl.wait_decision(event="policy.reject")
+            self.assertEqual((rec["filter"], rec["stage"], rec["msgid"]), ("example", "eod", mid))
+            self.assertEqual(rec["example"]["rule"], "reject_at")
+            pf.assert_not_delivered(mid)
+            pf.wait_log(r"lost connection after DATA")
 
 
 class PostfixNormaliseTest(unittest.TestCase):

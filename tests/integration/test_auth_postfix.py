@@ -40,7 +40,7 @@ class AuthPostfixTest(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        cls.sl.stop()
+        cls.sl.__exit__(None, None, None)  # stops it and checks for sanitizer reports
         cls.pf.stop()
         remove_tree(cls.dir)
 

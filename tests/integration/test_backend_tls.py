@@ -42,7 +42,7 @@ class BackendTlsTest(unittest.TestCase):
 
     def sluice(self, block, backend=None):
         sl = Sluice(backend=backend or self.pf, extra=["backend_tls {"] + ["  " + b for b in block] + ["}"]).start()
-        self.addCleanup(sl.stop)
+        self.addCleanup(sl.__exit__, None, None, None)
         return sl
 
     def send(self, sl, source):

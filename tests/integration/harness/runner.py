@@ -8,7 +8,8 @@ Each test file ends with
 and is run as `python3 test_x.py [unittest args]`. Exit status: 0 all passed,
 1 a test failed or errored (each failure is printed as one line starting
 with 'FAIL:' before the summary), 77 everything was skipped (meson's "skip").
-The last line is 'N passed, N failed, N skipped'.
+The last line is 'N passed, N failed, N skipped'. With SLUICE_TESTS_STRICT=1
+(scripts/test.sh, so CI) a skipped case counts as failed.
 
 Helpers for test files:
     require_root(), require_postfix(), require_sluice(), require_swaks()
@@ -103,6 +104,12 @@ def main(argv=None):
         print("FAIL: %s.%s: %s" % (name, test.id().split(".", 1)[-1], _one_line(err)))
     for test in result.unexpectedSuccesses:
         print("FAIL: %s.%s: unexpected success" % (name, test.id().split(".", 1)[-1]))
+    if os.environ.get("SLUICE_TESTS_STRICT") == "1":
+        # CI: every case must run; a missing Postfix or swaks is a failure, not a skip
+        for test, reason in result.skipped:
+            print("FAIL: %s.%s: skipped under SLUICE_TESTS_STRICT=1: %s" % (name, test.id().split(".", 1)[-1], reason))
+        failed += skipped
+        skipped = 0
     if failed == 0 and passed == 0 and skipped:
         reasons = sorted(set(r for _t, r in result.skipped))
         print("SKIP: %s: %s" % (name, "; ".join(reasons)[:300]))

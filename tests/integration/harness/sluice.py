@@ -159,6 +159,7 @@ class Sluice:
         self._readers = []
         self._cleanup_token = None
         self.killed = False         # True if stop() had to SIGKILL
+        self.terminated = False     # True once stop() sent SIGTERM
         self.ready_mark = 0         # log position once ready (after the probe's session)
 
     # ----------------------------------------------------------- config
@@ -360,6 +361,7 @@ class Sluice:
         if self.proc.poll() is None:
             try:
                 self.proc.send_signal(signal.SIGTERM)
+                self.terminated = True
             except OSError:
                 pass
             try:
@@ -377,9 +379,22 @@ class Sluice:
         if self.running():
             self.proc.send_signal(sig)
 
-    def _cleanup(self):
+    def exit_problems(self):
+        """After stop(): what a clean shutdown must not show. Sanitizer output
+        (LeakSanitizer reports only at exit), or a status other than 0 after
+        our SIGTERM (LSan exits 23, an abort is -6)."""
+        problems = self.sanitizer_report()
+        if self.terminated and not self.killed and self.returncode not in (0, None):
+            problems.append("sluice exited with status %s after SIGTERM" % self.returncode)
+        return problems
+
+    def _cleanup(self, check=False):
         try:
             self.stop()
+            problems = self.exit_problems() if check else []
+            if problems:
+                raise AssertionError("sluice did not stop cleanly:\n" + "\n".join(
+                    problems + ["--- log ---"] + self.log_lines[-40:]))
         finally:
             if self._cleanup_token is not None:
                 unregister_cleanup(self._cleanup_token)
@@ -391,7 +406,7 @@ class Sluice:
         return self.start()
 
     def __exit__(self, *exc):
-        self._cleanup()
+        self._cleanup(check=exc[0] is None) # a failure already in flight is the one to report
         return False
 
     @property

@@ -733,6 +733,25 @@ backend_retry(struct session *s)
 	return true;
 }
 
+/* backend_timeout_what - what the backend did not do in time, for the log */
+static const char *
+backend_timeout_what(const struct session *s, struct bufferevent *bev, short what)
+{
+	const struct inflight *fi;
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	TAILQ_FOREACH(fi, &s->fifo, link)
+		if (fi->stage == FS_SENT)
+			break;
+	if (fi != NULL && fi->what == FW_GREETING) {
+		if (getpeername(bufferevent_getfd(bev), (struct sockaddr *)&ss, &len) < 0)
+			return "timeout connecting"; /* SYNs unanswered: a full listen queue, a filtering firewall */
+		return "timeout waiting for greeting";
+	}
+	return (what & BEV_EVENT_READING) ? "timeout waiting for reply" : "timeout sending";
+}
+
 /* backend_event_cb - connected, EOF, error, timeout */
 static void
 backend_event_cb(struct bufferevent *bev, short what, void *arg)
@@ -742,7 +761,7 @@ backend_event_cb(struct bufferevent *bev, short what, void *arg)
 	if (what & BEV_EVENT_CONNECTED)
 		return;
 	if (what & BEV_EVENT_TIMEOUT) {
-		backend_fail(s, (what & BEV_EVENT_READING) ? "timeout waiting for reply" : "timeout sending", false);
+		backend_fail(s, backend_timeout_what(s, bev, what), false);
 		return;
 	}
 	if ((what & BEV_EVENT_EOF) && !fifo_awaiting_backend(s) && s->state != ST_DATA) {

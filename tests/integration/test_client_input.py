@@ -220,6 +220,37 @@ SMUGGLE = (b"Subject: smuggle\r\n\r\nbody\r\n.\nMAIL FROM:<evil@x>\r\nRCPT TO:<v
            b"Subject: smuggled\r\n\r\nsmuggled body\r\n.\r\n")
 
 
+class SummaryLineTest(SluiceCase):
+
+    def test_session_summary_line_counts_every_command(self):
+        """One Postfix-style line per session: client, HELO name, each
+        command as ok/total (just the count when all succeeded), totals,
+        duration and how it ended."""
+        fb, sl = self.start(script={"RCPT": lambda conn, line: "550 5.1.1 no such user" if b"nobody" in line else None})
+        c = self.session(sl, source="127.0.0.31", helo="summary.client.test")
+        mid, msg = make_message(to="alice@example.test")
+        c.cmd("MAIL FROM:<a@client.test>", expect=250)
+        c.cmd("RCPT TO:<alice@example.test>", expect=250)
+        c.cmd("RCPT TO:<nobody@example.test>", expect=550)
+        c.cmd("DATA", expect=354)
+        c.send(dot_stuff(msg) + b".\r\n")
+        c.expect(250)
+        c.cmd("RSET", expect=250)
+        c.cmd("NOOP", expect=250)
+        c.cmd("FROB", expect=502)
+        port = c.local_address[1]
+        c.quit()
+        ev = sl.wait_event("conn.close", client="127.0.0.31")
+        self.assertEqual({k: ev.get(k) for k in ("helo_name", "ehlo", "mail", "rcpt", "data", "rset", "noop",
+                                                 "unknown", "quit", "commands", "errors", "msgs", "result")},
+                         {"helo_name": "summary.client.test", "ehlo": "1", "mail": "1", "rcpt": "1/2",
+                          "data": "1", "rset": "1", "noop": "1", "unknown": "1", "quit": "1", "commands": "9",
+                          "errors": "1", "msgs": "1", "result": "quit"}, ev["line"])
+        self.assertEqual(ev["port"], str(port))
+        self.assertRegex(ev["duration"], r"^\d+\.\d{3}$")
+        self.assertLess(float(ev["duration"]), 10)
+
+
 class DataInputTest(SluiceCase):
 
     def test_smuggling_reject_mode(self):

@@ -25,6 +25,14 @@ class ConfigCheckTest(unittest.TestCase):
         self.assertEqual(status, 0, out)
         self.assertIn("configuration OK", out)
 
+    def test_shipped_example_config_is_valid(self):
+        """etc/sluice.conf, as installed and as the Quick start runs it."""
+        conf = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "etc", "sluice.conf")
+        p = subprocess.run([default_binary(), "-t", "-c", conf], stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True, timeout=10)
+        self.assertEqual(p.returncode, 0, p.stdout)
+        self.assertIn("configuration OK", p.stdout)
+
     def test_every_error_with_file_line_column(self):
         text = ("listen 127.0.0.1:2525\n"
                 "backend 127.0.0.1:10025\n"
@@ -76,6 +84,22 @@ class PrivilegeDropTest(unittest.TestCase):
                 c.quit()
             # the decision log was opened before the drop and is still written
             self.assertEqual(sl.wait_decision(event="msg.accept")["msgid"], mid)
+
+
+class WorkersTest(unittest.TestCase):
+    def test_workers_auto_is_one_event_loop_per_core(self):
+        runner.require_sluice()
+        with FakeBackend() as fb, Sluice(backend=fb, extra=["workers auto"]) as sl:
+            start = sl.wait_event("daemon.start", start=0)
+            self.assertEqual(int(start["workers"]), os.cpu_count(), start["line"])
+            names = []
+            for t in os.listdir("/proc/%d/task" % sl.pid):
+                with open("/proc/%d/task/%s/comm" % (sl.pid, t)) as f:
+                    names.append(f.read().strip())
+            self.assertEqual(len(names), os.cpu_count() + 1, names)    # the workers and the main thread
+        with FakeBackend() as fb, Sluice(backend=fb, extra=["workers 3"]) as sl:
+            self.assertEqual(sl.wait_event("daemon.start", start=0)["workers"], "3")
+            self.assertEqual(len(os.listdir("/proc/%d/task" % sl.pid)), 4)
 
 
 class ListenerTest(unittest.TestCase):

@@ -149,6 +149,51 @@ class BackendFaultTest(SluiceCase):
         self.assertEqual(r.enhanced, "4.4.1")
         self.assert_closed(c)
 
+    def _unreachable(self, backend, connect_timeout):
+        sl = Sluice(backend=backend, hostname=HOST, ready="listen", backend_reuse=False,
+                    timeouts={"connect": connect_timeout, "command": "1s"}).start()
+        self.addCleanup(sl.__exit__, None, None, None)
+        self._sluices.append(sl)
+        c = self.client(sl)
+        t0 = time.monotonic()
+        r = c.read_reply(timeout=15)
+        self.assertEqual((r.code, r.enhanced), (421, "4.4.1"), str(r))
+        self.assert_closed(c)
+        err = sl.wait_event("backend.error")
+        sl.wait_event("conn.close", client="127.0.0.5", result="backend unavailable")
+        return time.monotonic() - t0, err
+
+    def test_backend_connect_that_hangs_421_after_the_connect_timeout(self):
+        """The backend's listen queue is full, so SYNs go unanswered: the
+        connect timeout (not the kernel's minutes of SYN retries) ends it."""
+        lsock = socket.socket()
+        lsock.bind(("127.0.0.1", 0))
+        lsock.listen(0)                       # never accepted: one queued connection fills it
+        self.addCleanup(lsock.close)
+        fillers = []
+        for _ in range(3):
+            f = socket.socket()
+            f.setblocking(False)
+            f.connect_ex(lsock.getsockname())
+            fillers.append(f)
+            self.addCleanup(f.close)
+        time.sleep(0.2)
+        took, err = self._unreachable("127.0.0.1:%d" % lsock.getsockname()[1], "2s")
+        self.assertGreaterEqual(took, 1.8)              # the connect timeout, not the command one (1s)
+        self.assertLess(took, 10)
+        self.assertEqual(err["what"], "timeout connecting", err)
+
+    def test_backend_that_never_greets_421_after_the_connect_timeout(self):
+        """Connected, but no 220: the greeting is part of connecting (the
+        connect timeout, 3s here, not the command timeout, 1s)."""
+        fb = FakeBackend(greeting=Stall()).start()
+        self.addCleanup(fb.stop)
+        took, err = self._unreachable(fb, "3s")
+        self.assertGreaterEqual(took, 2.8)
+        self.assertLess(took, 10)
+        self.assertEqual(err["what"], "timeout waiting for greeting", err)
+        self.assertEqual(fb.connections[0].wait_closed(), "peer")
+
     def test_drop_mid_data_tempfails_and_next_message_reconnects(self):
         fb, sl = self.start(script=[{"DATA": DropAfterData(300)}, {}])
         c = self.session(sl, source="127.0.0.11")
@@ -280,26 +325,30 @@ class BackendFaultTest(SluiceCase):
         self.assertNotIn(b"garbage", bytes(c.received))
         self.assertNotIn(b"xxxxxxxxxx", bytes(c.received))
         fb.connections[0].wait_closed(5)
-        sl.wait_event("conn.close", client="127.0.0.5")
-        return replies, fb, sl
+        sl.wait_event("conn.close", client="127.0.0.5", result="backend protocol error")
+        return replies, fb, sl, sl.wait_event("backend.error")["what"]
 
     def test_garbage_reply_421_and_close(self):
-        replies, _fb, _sl = self._protocol_error({"MAIL": Raw(b"\x00\xffgarbage without a code\r\n")})
+        replies, _fb, _sl, what = self._protocol_error({"MAIL": Raw(b"\x00\xffgarbage without a code\r\n")})
         self.assertEqual(len(replies), 1)
+        self.assertEqual(what, "NUL or bare CR in reply")  # the log says why
 
     def test_code_change_mid_reply_421_and_close(self):
-        replies, _fb, _sl = self._protocol_error({"MAIL": Reply(["250-2.1.0 first", "550 5.0.0 garbage"])})
+        replies, _fb, _sl, what = self._protocol_error({"MAIL": Reply(["250-2.1.0 first", "550 5.0.0 garbage"])})
         self.assertEqual(len(replies), 1)
+        self.assertEqual(what, "reply code changed within a multi-line reply")  # the log says why
 
     def test_over_long_reply_421_and_close(self):
-        replies, _fb, _sl = self._protocol_error({"MAIL": long_reply(250, length=20000, lines=1)},
-                                                 limits={"reply_length": 1024})
+        replies, _fb, _sl, what = self._protocol_error({"MAIL": long_reply(250, length=20000, lines=1)},
+                                                       limits={"reply_length": 1024})
         self.assertEqual(len(replies), 1)
+        self.assertEqual(what, "reply line too long")  # the log says why
 
     def test_over_long_multiline_reply_421_and_close(self):
-        replies, _fb, _sl = self._protocol_error({"MAIL": long_reply(250, length=20000, lines=200)},
-                                                 limits={"reply_length": 1024})
+        replies, _fb, _sl, what = self._protocol_error({"MAIL": long_reply(250, length=20000, lines=200)},
+                                                       limits={"reply_length": 1024})
         self.assertEqual(len(replies), 1)
+        self.assertEqual(what, "reply too long")  # the log says why
 
     def test_unsolicited_reply_421_and_close(self):
         fb, sl = self.start(script={"MAIL": Raw(b"250 2.1.0 Ok\r\n250 2.0.0 unsolicited garbage\r\n")})

@@ -17,6 +17,7 @@ import time
 import unittest
 
 from harness import runner
+from harness.dnslab import DnsLab
 from harness.client import RawClient, make_message, new_message_id, smtplib_client, swaks_send
 from harness.postfix import PrivatePostfix
 from harness.sluice import Sluice
@@ -38,7 +39,7 @@ class PostfixRelayTest(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         if cls.sl:
-            cls.sl.stop()
+            cls.sl.__exit__(None, None, None)  # stops it and checks for sanitizer reports
         if cls.pf:
             cls.pf.stop()
 
@@ -184,6 +185,45 @@ class PostfixRelayTest(unittest.TestCase):
         self.assertEqual(rec["from"], "sender@client.test")
         self.pf.assert_not_delivered(mid)
         self.pf.wait_log(r"lost connection after DATA")
+
+
+class PostfixXclientAttributesTest(unittest.TestCase):
+    """Every XCLIENT attribute as Postfix itself reports it: NAME (the
+    confirmed PTR name from sluice's rdns filter, DNS served by dnsmasq on
+    loopback), ADDR and PORT (smtpd_client_port_logging), HELO and PROTO
+    (the Received: header's "from HELO (NAME [ADDR])" and "with ESMTP|SMTP")."""
+
+    def test_name_addr_port_helo_proto_reach_postfix(self):
+        runner.require_postfix()
+        lab = DnsLab({"unused.test": ("ip4set", "$TTL 300\n127.0.0.250\n")},     # DnsLab wants a zone
+                     ptr={"127.0.0.28": "mx.real-client.test"},
+                     hosts={"mx.real-client.test": ["127.0.0.28"]}).start()
+        self.addCleanup(lab.stop)
+        extra = ["dns {", "  servers %s" % lab.server, "  timeout 500ms", "}", "rdns { timeout 2s }"]
+        with PrivatePostfix(main_cf={"smtpd_client_port_logging": "yes"}) as pf, \
+                Sluice(backend=pf, extra=extra) as sl:
+            sent = []
+            for src, greet, helo in (("127.0.0.28", "EHLO", "ehlo.real-client.test"),
+                                     ("127.0.0.29", "HELO", "helo.other-client.test")):
+                mid, msg = make_message(to="alice@example.test")
+                with RawClient(sl.port, source=src) as c:
+                    c.banner()
+                    c.cmd("%s %s" % (greet, helo), expect=250)
+                    replies = c.send_message("sender@client.test", ["alice@example.test"], msg)
+                    self.assertEqual(replies[-1].code, 250)
+                    sent.append((mid, c.local_address[1]))
+                    c.quit()
+            (mid1, port1), (mid2, port2) = sent
+            [m1] = pf.wait_for_message(mid1)
+            [m2] = pf.wait_for_message(mid2)
+            info = pf.queue_info()
+            self.assertEqual(info[pf.queue_id_for(mid1)]["client"], "mx.real-client.test[127.0.0.28]:%d" % port1,
+                             pf.maillog())
+            self.assertEqual(info[pf.queue_id_for(mid2)]["client"], "unknown[127.0.0.29]:%d" % port2)
+            rcv1 = " ".join(str(m1.msg.get_all("Received")[0]).split())
+            rcv2 = " ".join(str(m2.msg.get_all("Received")[0]).split())
+            self.assertRegex(rcv1, r"^from ehlo\.real-client\.test \(mx\.real-client\.test \[127\.0\.0\.28\]\) .* with ESMTP id ")
+            self.assertRegex(rcv2, r"^from helo\.other-client\.test \(unknown \[127\.0\.0\.29\]\) .* with SMTP id ")
 
 
 class PostfixEndOfDataTest(unittest.TestCase):

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "linebuf.h"
 #include "smtp_cmd.h"
 #include "t.h"
 
@@ -259,11 +260,58 @@ test_names(void)
 	}
 }
 
+/*
+ * test_split - every case as the session meets it: the line arrives cut at
+ * every byte boundary (and byte by byte), linebuf frames it, and the parse
+ * of the framed line must equal the parse of the whole line.
+ */
+static void
+test_split(void)
+{
+	for (size_t i = 0; i < nitems(cases); i++) {
+		const struct cmd_case *k = &cases[i];
+		const char *lf = memchr(k->line, '\n', k->len);
+
+		if (lf == NULL || (size_t)(lf - k->line) + 1 != k->len)
+			continue; /* framing cases (no LF, LF inside) are linebuf's own tests */
+		for (size_t plan = 0; plan < T_NPLANS(k->len); plan++) {
+			struct linebuf lb;
+			enum parse_rc rc = PARSE_MORE;
+			size_t off, len, fed = 0;
+			char label[160];
+
+			linebuf_init(&lb, 2048);
+			for (size_t idx = 0; t_chunk(plan, k->len, idx, &off, &len); idx++) {
+				size_t used = 0;
+
+				if (len == 0)
+					continue;
+				t_true(rc == PARSE_MORE, "%s, plan %zu: no line before the last piece", k->label, plan);
+				rc = linebuf_feed(&lb, k->line + off, len, &used);
+				fed += used;
+			}
+			snprintf(label, sizeof(label), "%s (cut plan %zu)", k->label, plan);
+			t_int_eq(rc, PARSE_OK, "%s: framed", label);
+			t_true(fed == k->len && lb.len == k->len && memcmp(lb.buf, k->line, k->len) == 0,
+			    "%s: the whole line, once", label);
+			if (rc == PARSE_OK) {
+				struct cmd_case again = *k;
+
+				again.label = label;
+				again.line = lb.buf;
+				check(&again);
+			}
+			linebuf_release(&lb);
+		}
+	}
+}
+
 int
 main(void)
 {
 	for (size_t i = 0; i < nitems(cases); i++)
 		check(&cases[i]);
+	test_split();
 	test_bounds();
 	test_names();
 	return t_done();

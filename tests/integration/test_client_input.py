@@ -5,6 +5,7 @@ client XCLIENT/XFORWARD, deep pipelining, the error limit, HTTP, SMTP
 smuggling in reject and normalise mode, dot-stuffing transparency,
 half-close and disconnect mid-DATA."""
 
+import os
 import re
 import socket
 import threading
@@ -16,7 +17,7 @@ from harness.cases import HOST, SluiceCase
 from harness.client import RawClient, ConnectionClosed, make_message, dot_stuff, parse_replies
 from harness.fakebackend import FakeBackend
 from harness.sluice import Sluice
-from harness.util import wait_until
+from harness.util import vmrss_kb, wait_until
 
 
 def setUpModule():
@@ -213,6 +214,77 @@ class CommandInputTest(SluiceCase):
                 self.assertEqual(replies[0].enhanced, "5.7.0")
         self.assertFalse(fb.saw(b"HTTP/1."))
         self.assertFalse(fb.saw(b"Host:"))
+
+
+class BadInputBoundsTest(SluiceCase):
+    """Input pushed without reading the replies: every line gets its reply
+    and its log line, in order, and sluice's memory stays within its
+    limits (line length, pipeline depth, input and output high-water marks)
+    however much the client sends."""
+
+    @staticmethod
+    def small_quarantine():
+        # ASan keeps freed memory in quarantine (256 MB by default), so RSS
+        # would measure the allocator; the checks stay, the quarantine shrinks
+        o = os.environ.get("ASAN_OPTIONS", "")
+        return {"ASAN_OPTIONS": (o + ":" if o else "") + "quarantine_size_mb=4"}
+
+    def flood(self, c, sl, payload):
+        """Send payload in a thread; sample sluice's RSS until the close. Returns (replies, peak KiB)."""
+        mark = len(c.received)
+        err = []
+
+        def push():
+            try:
+                c.sock.sendall(payload)
+            except OSError as e:  # pragma: no cover - reported below
+                err.append(e)
+        t = threading.Thread(target=push, daemon=True)
+        t.start()
+        peak = 0
+        deadline = time.monotonic() + 60
+        while not c.eof and time.monotonic() < deadline:
+            peak = max(peak, vmrss_kb(sl.pid))
+            c.read_available(0.05)
+        self.assertTrue(c.wait_closed(5), "sluice did not close after QUIT")
+        t.join(10)
+        self.assertEqual(err, [])
+        replies, rest = parse_replies(bytes(c.received)[mark:])
+        self.assertEqual(rest, b"")
+        return replies, peak
+
+    def test_300_lines_of_100k_each_bounded(self):
+        n = 300                                      # 30 MB of over-long lines
+        fb, sl = self.start(limits={"errors": 1000}, env=self.small_quarantine())
+        c = self.session(sl, source="127.0.0.71")
+        base = vmrss_kb(sl.pid)
+        line = b"MAIL FROM:<" + b"z" * 100000 + b"@client.test>\r\n"
+        replies, peak = self.flood(c, sl, line * n + b"QUIT\r\n")
+        self.assertEqual([str(r) for r in replies], ["500 5.5.2 Error: line too long"] * n + ["221 2.0.0 Bye"])
+        self.assertLess(peak, base + 16 * 1024, "sluice grew by %d KiB" % (peak - base))
+        self.assertFalse(fb.saw(b"zzzzzzzzzz"))
+        errs = [e for e in sl.events("proto.error") if e.get("client") == "127.0.0.71"]
+        self.assertEqual(len(errs), n)
+        self.assertEqual((errs[0]["error"], errs[-1]["count"]), ("Error: line too long", str(n)))
+
+    def test_10000_pipelined_relayed_commands_in_order_bounded(self):
+        n = 5000                                     # MAIL + RSET each: 10,000 commands for the backend
+        fb, sl = self.start(script={"MAIL": lambda conn, line: "250 2.1.0 Ok " + line.decode()[10:].strip()},
+                            env=self.small_quarantine())
+        c = self.session(sl, source="127.0.0.72")
+        base = vmrss_kb(sl.pid)
+        payload = b"".join(b"MAIL FROM:<%d@client.test>\r\nRSET\r\n" % i for i in range(n)) + b"QUIT\r\n"
+        replies, peak = self.flood(c, sl, payload)
+        self.assertEqual(len(replies), 2 * n + 1)
+        wrong = [i for i in range(n) if str(replies[2 * i]) != "250 2.1.0 Ok <%d@client.test>" % i
+                 or replies[2 * i + 1].code != 250]
+        self.assertEqual(wrong, [], [str(replies[2 * i]) for i in wrong[:3]])   # each reply to its command
+        self.assertEqual(str(replies[-1]), "221 2.0.0 Bye")
+        self.assertLess(peak, base + 16 * 1024, "sluice grew by %d KiB" % (peak - base))
+        verbs = fb.all_verbs()
+        self.assertEqual((verbs.count("MAIL"), verbs.count("RSET")), (n, n))
+        ev = sl.wait_event("conn.close", client="127.0.0.72")
+        self.assertEqual((ev["mail"], ev["rset"], ev["commands"], ev["errors"]), (str(n), str(n), str(2 * n + 2), "0"))
 
 
 # ----------------------------------------------------------------- DATA

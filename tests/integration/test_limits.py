@@ -46,7 +46,8 @@ class IdleTimeoutTest(SluiceCase):
         self.assertEqual(replies[0].enhanced, "4.4.2")
         self.assertIn("timeout exceeded", replies[0].text)
         fb.connections[0].wait_closed(5)
-        sl.wait_event("conn.close", client="127.0.0.61")
+        sl.wait_event("proto.error", what="timeout", state="HELO")
+        sl.wait_event("conn.close", client="127.0.0.61", result="timeout")
 
     def test_idle_before_helo_421_and_close(self):
         fb, sl = self.start()
@@ -55,6 +56,8 @@ class IdleTimeoutTest(SluiceCase):
         replies = self.read_until_closed(c, timeout=10)
         self.assertEqual([x.code for x in replies], [421])
         self.assertIn("timeout exceeded", replies[0].text)
+        sl.wait_event("proto.error", what="timeout", state="GREETED")     # a client that never sends
+        sl.wait_event("conn.close", client="127.0.0.62", result="timeout")
 
     def _stuck_in_data(self, source):
         fb, sl = self.start()

@@ -37,10 +37,10 @@ def main():
   Then look at:
       the decision log           /tmp/sluice-decisions.jsonl
       Postfix's log              %s
-      the delivered mail         %s/alice@example.test/new/
+      the delivered mail         %s/
 
   Ctrl-C stops sluice and the private Postfix.
-""" % (conf, pf.maillog_path, pf.mail_dir), flush=True)
+""" % (conf, pf.maillog_path, os.path.join(pf.mail_dir, pf.domain, "alice", "new")), flush=True)
         proc = subprocess.Popen([binary, "-c", conf])
         proc.wait()
     except KeyboardInterrupt:

@@ -163,6 +163,8 @@ data_finish(struct session *s)
 	client_idle_timeouts(s);
 }
 
+static void data_end(struct session *s);
+
 /* eod_resume - a vote that came later: answer, and read what the client pipelined */
 static void
 eod_resume(struct session *s)
@@ -181,6 +183,11 @@ eod_voted(void *arg, enum sl_stage st, const struct sl_verdict *v)
 	struct inflight *fi;
 
 	(void)st;
+	if (v->action == SL_ACT_CONTINUE && s->data_fail != DF_NONE) {
+		data_end(s); /* the backend went away while the filters voted: its 451 */
+		eod_resume(s);
+		return;
+	}
 	if (v->action != SL_ACT_CONTINUE) {
 		int code = v->code ? v->code : (v->action == SL_ACT_TEMPFAIL ? 451 : 554);
 

@@ -108,6 +108,41 @@ class PluginTest(SluiceCase):
         self.assertTrue(rec["reply"].startswith("451 4.3.0"), rec)
         c.cmd("NOOP", expect=250)
 
+    def test_backend_lost_during_the_end_of_data_vote_is_451(self):
+        """The backend hangs up while the filters still vote: the client gets
+        451 (never 250), even though the vote then passes."""
+        fb, sl = self.start_plugin("example hook_timeout 1s", "hang_at eod")        # on_error skip
+        c = self.session(sl)
+        mid, msg = make_message(to="alice@example.test")
+        for cmd in ("MAIL FROM:<a@client.test>", "RCPT TO:<alice@example.test>"):
+            c.cmd(cmd, expect=250)
+        c.cmd("DATA", expect=354)
+        c.send(dot_stuff(msg) + b".\r\n")
+        time.sleep(0.3)
+        fb.connections[0]._close(reason="test")                   # gone before the dot
+        r = c.read_reply(timeout=10)
+        self.assertEqual((r.code, r.enhanced), (451, "4.4.2"), str(r))
+        self.assertEqual(fb.all_messages(), [])
+        rec = sl.wait_decision(event="msg.tempfail")
+        self.assertEqual((rec["result"], rec["msgid"]), ("backend-lost", mid))
+        c.cmd("NOOP", expect=250)
+
+    def test_client_gone_during_the_end_of_data_vote_commits_nothing(self):
+        fb, sl = self.start_plugin("example hook_timeout 1s", "hang_at eod")        # on_error skip
+        c = self.session(sl, source="127.0.0.51")
+        mid, msg = make_message(to="alice@example.test")
+        for cmd in ("MAIL FROM:<a@client.test>", "RCPT TO:<alice@example.test>"):
+            c.cmd(cmd, expect=250)
+        c.cmd("DATA", expect=354)
+        c.send(dot_stuff(msg) + b".\r\n")
+        time.sleep(0.3)
+        c.close()
+        sl.wait_event("conn.close", client="127.0.0.51")
+        self.assertEqual(fb.connections[0].wait_closed(), "peer")    # abandoned without the dot
+        time.sleep(1.2)                                              # past the hook timeout: nothing wakes up
+        self.assertEqual(fb.all_messages(), [])
+        self.assertTrue(sl.running())
+
     def test_config_check_reports_plugin_problems(self):
         base = "listen 127.0.0.1:2525\nbackend 127.0.0.1:10025\n"
         status, out = check_config(base + "plugin %s\n" % BADABI)

@@ -532,13 +532,14 @@ def mode_run(a):
 
     out.append(f"throughput ratio proxy/direct per A/B pair: {fmt(ratios, '{:.3f}')} (n={len(ratios)})"
                f"   target >= 0.6 (aim 0.7): {verdict(ratios, lambda m: m >= 0.6)}")
-    # Two yardsticks for the sink: in the direct run it takes a whole session per message, as
-    # sluice does on its client side; in the proxy run its work depends on sluice's choices
-    # (XCLIENT adds a command, backend_reuse removes the connect and QUIT).
+    # The target's yardstick is smtp-sink doing its job, a whole session per message: the
+    # direct run. In the proxy run the sink's work depends on sluice's choices (XCLIENT adds a
+    # command, backend_reuse takes away the connect, the QUIT and the close), so that ratio is
+    # printed for reference only: it is about 2 whenever sluice relays every command.
     out.append(f"CPU per message sluice/smtp-sink, sink of the direct run (a session per message): "
                f"{fmt(cpu_direct, '{:.2f}')}   target <= 1.5: {verdict(cpu_direct, lambda m: m <= 1.5)}")
     out.append(f"CPU per message sluice/smtp-sink, sink of the same proxy run: {fmt(cpu_ratios, '{:.2f}')}"
-               f"   target <= 1.5: {verdict(cpu_ratios, lambda m: m <= 1.5)}")
+               f"   (reference: that sink no longer accepts or closes a connection per message)")
     out.append(f"sluice memory: RSS after warmup {rss_warm / 1024:.1f} MiB, at end {rss_end / 1024:.1f} MiB, "
                f"peak (VmHWM) {hwm / 1024:.1f} MiB, threads {threads}; exit status {sl_rc}")
     ev = sluice_events(a)

@@ -118,9 +118,10 @@ client_event_cb(struct bufferevent *bev, short what, void *arg)
 		}
 		return;
 	}
-	if ((what & BEV_EVENT_EOF) && s->state != ST_DATA &&
-	    (s->nfifo > 0 || evbuffer_get_length(bufferevent_get_input(bev)) > 0)) {
-		/* a half-close after pipelined commands: answer them, then close */
+	if ((what & BEV_EVENT_EOF) && (s->state != ST_DATA || policy_waiting(s)) &&
+	    (s->nfifo > 0 || policy_waiting(s) || evbuffer_get_length(bufferevent_get_input(bev)) > 0)) {
+		/* a half-close after pipelined commands (or a final dot still at
+		 * the vote): answer them, then close */
 		s->client_eof = true;
 		sess_client_process(s);
 		return;
@@ -478,7 +479,8 @@ sess_client_resume(struct session *s)
 	if (policy_fifo_drained(s))
 		return; /* a held DATA went on (and resumed reading if it may) */
 	if (s->client_eof) {
-		sess_client_process(s);
+		if (!policy_waiting(s)) /* else the gate or the vote resumes us when it is done */
+			sess_client_process(s);
 		return;
 	}
 	if (evbuffer_get_length(bufferevent_get_input(s->cbev)) > 0)
@@ -567,6 +569,6 @@ sess_client_process(struct session *s)
 	s->in_process = false;
 	if (!(s->flags & SESS_F_CLOSING))
 		fifo_flush(s);
-	if (s->client_eof && s->nfifo == 0 && !(s->flags & SESS_F_CLOSING))
+	if (s->client_eof && s->nfifo == 0 && !policy_waiting(s) && !(s->flags & SESS_F_CLOSING))
 		sess_close(s, "lost connection");
 }

@@ -183,6 +183,8 @@ eod_voted(void *arg, enum sl_stage st, const struct sl_verdict *v)
 	struct inflight *fi;
 
 	(void)st;
+	if (s->flags & SESS_F_CLOSING)
+		return; /* the session ended while the filters voted: nothing to answer */
 	if (v->action == SL_ACT_CONTINUE && s->data_fail != DF_NONE) {
 		data_end(s); /* the backend went away while the filters voted: its 451 */
 		eod_resume(s);

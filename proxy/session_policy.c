@@ -398,8 +398,10 @@ policy_headers(struct session *s)
 void
 policy_txn_reset(struct session *s)
 {
-	if (s->pol != NULL)
+	if (s->pol != NULL) {
 		s->pol->hdr_txn_len = 0;
+		s->pol->view.mail_from = NULL; /* the session's copy is about to be freed */
+	}
 }
 
 /* view_greet_early - sl_sess.greet_early: "220-hostname ESMTP" now */

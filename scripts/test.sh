@@ -28,8 +28,9 @@ run() {
 	local dir=$1
 	shift
 	local log="$dir.test.log"
-	# --reconfigure on an existing directory: new test files are found at configure time
-	if [ -d "$dir" ]; then set -- --reconfigure "$@"; fi
+	# --reconfigure on an existing build tree: new test files are found at configure time
+	# (a directory left by a failed first setup has no coredata: set it up anew)
+	if [ -f "$dir/meson-private/coredata.dat" ]; then set -- --reconfigure "$@"; else rm -rf "$dir"; fi
 	meson setup "$dir" "$@" >"$dir.setup.log" 2>&1 || { cat "$dir.setup.log"; failed=$((failed + 1)); return; }
 	if ! ninja -C "$dir" >"$dir.build.log" 2>&1; then
 		cat "$dir.build.log"

@@ -40,9 +40,11 @@ class AuthPostfixTest(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        cls.sl.__exit__(None, None, None)  # stops it and checks for sanitizer reports
-        cls.pf.stop()
-        remove_tree(cls.dir)
+        try:
+            cls.sl.__exit__(None, None, None)  # stops it and checks for sanitizer reports
+        finally:
+            cls.pf.stop()
+            remove_tree(cls.dir)
 
     def smtp(self, source):
         s = smtplib.SMTP("127.0.0.1", self.sl.port, local_hostname="client.test", timeout=15,

@@ -7,6 +7,7 @@ session or the daemon down: its on_error action happens."""
 
 import glob
 import os
+import socket
 import time
 import unittest
 
@@ -14,6 +15,7 @@ from harness import runner
 from harness.cases import SluiceCase
 from harness.client import dot_stuff, make_message
 from harness.sluice import check_config
+from harness.util import wait_until
 
 PLUGIN = os.environ.get("SLUICE_EXAMPLE_FILTER", os.path.join(os.path.dirname(__file__), "..", "..", "build",
                                                                 "contrib", "filters", "sluice_example.so"))
@@ -22,6 +24,13 @@ BADABI = os.environ.get("SLUICE_EXAMPLE_FILTER_BADABI", PLUGIN.replace("sluice_e
 
 
 class PluginTest(SluiceCase):
+    @staticmethod
+    def body_at_backend(fb, msg):
+        """The whole body reached the backend (all but the dot): the vote is on."""
+        wait_until(lambda: bytes(fb.connections[0].raw).endswith(dot_stuff(msg)), timeout=10,
+                   what="the message body at the backend")
+        time.sleep(0.1)
+
     def start_plugin(self, head, *body):
         return self.start(extra=["plugin %s" % PLUGIN, head + " {"] + ["  " + b for b in body] + ["}"])
 
@@ -118,7 +127,7 @@ class PluginTest(SluiceCase):
             c.cmd(cmd, expect=250)
         c.cmd("DATA", expect=354)
         c.send(dot_stuff(msg) + b".\r\n")
-        time.sleep(0.3)
+        self.body_at_backend(fb, msg)
         fb.connections[0]._close(reason="test")                   # gone before the dot
         r = c.read_reply(timeout=10)
         self.assertEqual((r.code, r.enhanced), (451, "4.4.2"), str(r))
@@ -127,7 +136,11 @@ class PluginTest(SluiceCase):
         self.assertEqual((rec["result"], rec["msgid"]), ("backend-lost", mid))
         c.cmd("NOOP", expect=250)
 
-    def test_client_gone_during_the_end_of_data_vote_commits_nothing(self):
+    def test_client_gone_after_its_dot_during_the_vote(self):
+        """A client that closes after its final dot while the filters vote:
+        its message is complete, so it goes on as without a vote (Postfix
+        commits what it has the dot of); a client gone before its dot
+        commits nothing (test_client_input, test_postfix_relay)."""
         fb, sl = self.start_plugin("example hook_timeout 1s", "hang_at eod")        # on_error skip
         c = self.session(sl, source="127.0.0.51")
         mid, msg = make_message(to="alice@example.test")
@@ -135,13 +148,29 @@ class PluginTest(SluiceCase):
             c.cmd(cmd, expect=250)
         c.cmd("DATA", expect=354)
         c.send(dot_stuff(msg) + b".\r\n")
-        time.sleep(0.3)
+        self.body_at_backend(fb, msg)
         c.close()
-        sl.wait_event("conn.close", client="127.0.0.51")
-        self.assertEqual(fb.connections[0].wait_closed(), "peer")    # abandoned without the dot
-        time.sleep(1.2)                                              # past the hook timeout: nothing wakes up
-        self.assertEqual(fb.all_messages(), [])
+        ev = sl.wait_event("conn.close", client="127.0.0.51", timeout=10)
+        self.assertEqual(ev["msgs"], "1")
+        self.assertEqual(fb.all_messages(), [msg])
+        rec = sl.wait_decision(event="msg.accept")
+        self.assertEqual(rec["msgid"], mid)
         self.assertTrue(sl.running())
+
+    def test_half_close_after_the_dot_waits_for_the_vote(self):
+        """'.', QUIT, then a half-close (nc -N, scripts) while the vote runs:
+        the mail is delivered and both replies come back before the close."""
+        fb, sl = self.start_plugin("example hook_timeout 800ms", "hang_at eod")    # on_error skip
+        c = self.session(sl)
+        mid, msg = make_message(to="alice@example.test")
+        for cmd in ("MAIL FROM:<a@client.test>", "RCPT TO:<alice@example.test>"):
+            c.cmd(cmd, expect=250)
+        c.cmd("DATA", expect=354)
+        c.send(dot_stuff(msg) + b".\r\nQUIT\r\n")
+        c.sock.shutdown(socket.SHUT_WR)
+        replies = self.read_until_closed(c, timeout=10)
+        self.assertEqual([r.code for r in replies], [250, 221], [str(r) for r in replies])
+        self.assertEqual(fb.all_messages(), [msg])
 
     def test_config_check_reports_plugin_problems(self):
         base = "listen 127.0.0.1:2525\nbackend 127.0.0.1:10025\n"

@@ -38,10 +38,12 @@ class PostfixRelayTest(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        if cls.sl:
-            cls.sl.__exit__(None, None, None)  # stops it and checks for sanitizer reports
-        if cls.pf:
-            cls.pf.stop()
+        try:
+            if cls.sl:
+                cls.sl.__exit__(None, None, None)  # stops it and checks for sanitizer reports
+        finally:
+            if cls.pf:
+                cls.pf.stop()
 
     def test_swaks_delivery_xclient_queue_id(self):
         """swaks -> sluice -> Postfix: delivered; Postfix logs the real client."""

@@ -12,6 +12,7 @@ import os
 import re
 import shlex
 import signal
+import socket
 import subprocess
 import time
 import unittest
@@ -25,8 +26,18 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 DEMO = os.path.join(ROOT, "contrib", "demo", "run-demo.py")
 
 
+def port_free(port):
+    """Nothing listens on 127.0.0.1:port (whatever it would say)."""
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
 def port_answers(port):
-    import socket
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
             s.settimeout(2)
@@ -41,7 +52,7 @@ class QuickstartTest(unittest.TestCase):
         runner.require_sluice()
         runner.require_swaks()
         for port in (2525, 10025):
-            self.assertFalse(port_answers(port), "port %d is taken: the demo needs it" % port)
+            self.assertTrue(port_free(port), "port %d is taken: the demo needs it" % port)
         out_path = os.path.join("/tmp", "sluice-quickstart-test-%d.out" % os.getpid())
         out = open(out_path, "w+")
         self.addCleanup(os.unlink, out_path)
@@ -57,7 +68,9 @@ class QuickstartTest(unittest.TestCase):
         def printed():
             out.seek(0)
             return out.read()
-        wait_until(lambda: port_answers(2525), timeout=60, what="the demo's sluice on 127.0.0.1:2525")
+        wait_until(lambda: port_answers(2525) or demo.poll() is not None, timeout=60,
+                   what="the demo's sluice on 127.0.0.1:2525")
+        self.assertIsNone(demo.poll(), "the demo exited:\n" + printed()[-3000:])
         text = printed()
         swaks = re.search(r"^\s*(swaks --server 127\.0\.0\.1:2525 .*)$", text, re.M)
         maildir = re.search(r"the delivered mail\s+(\S+)", text)
@@ -96,8 +109,8 @@ class QuickstartTest(unittest.TestCase):
         stop(signal.SIGINT)
         self.assertEqual(demo.wait(45), 0, printed()[-3000:])
         self.assertLess(time.monotonic() - t0, 40)
-        self.assertFalse(port_answers(2525))
-        self.assertFalse(port_answers(10025))
+        self.assertTrue(port_free(2525))
+        self.assertTrue(port_free(10025))
         self.assertIn("ev=daemon.stop", printed())
 
 

@@ -75,13 +75,16 @@ class SluicectlCase(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
+        first = None
         for name in ("sl", "fb", "lab"):
             obj = getattr(cls, name, None)
             if obj is not None:
                 try:
                     obj.__exit__(None, None, None) if name == "sl" else obj.stop()
-                except Exception:
-                    pass
+                except Exception as e:  # stop the rest, then report the first
+                    first = first or e
+        if first is not None:
+            raise first
 
     @classmethod
     def produce(cls):

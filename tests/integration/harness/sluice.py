@@ -136,6 +136,8 @@ class Sluice:
         self.xclient = xclient
         self.hostname = hostname
         self.timeouts = dict(timeouts or {})
+        # stop() waits 15 s: the drain must end before, or a SIGKILL would skip LeakSanitizer
+        self.timeouts.setdefault("shutdown", "5s")
         self.limits = dict(limits or {})
         self.bare_lf = bare_lf
         self.workers = workers
@@ -384,7 +386,9 @@ class Sluice:
         (LeakSanitizer reports only at exit), or a status other than 0 after
         our SIGTERM (LSan exits 23, an abort is -6)."""
         problems = self.sanitizer_report()
-        if self.terminated and not self.killed and self.returncode not in (0, None):
+        if self.killed:
+            problems.append("sluice did not stop within 15 s of SIGTERM (SIGKILL)")
+        elif self.terminated and self.returncode not in (0, None):
             problems.append("sluice exited with status %s after SIGTERM" % self.returncode)
         return problems
 

@@ -172,6 +172,16 @@ class PluginTest(SluiceCase):
         self.assertEqual([r.code for r in replies], [250, 221], [str(r) for r in replies])
         self.assertEqual(fb.all_messages(), [msg])
 
+    def test_half_close_while_a_gate_waits(self):
+        """MAIL held at a slow filter, more commands pipelined, then a
+        half-close: every command is answered, in order, then the close."""
+        fb, sl = self.start_plugin("example hook_timeout 500ms", "hang_at mail")   # on_error skip
+        c = self.session(sl)
+        c.send(b"MAIL FROM:<a@client.test>\r\nRCPT TO:<alice@example.test>\r\nQUIT\r\n")
+        c.sock.shutdown(socket.SHUT_WR)
+        replies = self.read_until_closed(c, timeout=10)
+        self.assertEqual([r.code for r in replies], [250, 250, 221], [str(r) for r in replies])
+
     def test_config_check_reports_plugin_problems(self):
         base = "listen 127.0.0.1:2525\nbackend 127.0.0.1:10025\n"
         status, out = check_config(base + "plugin %s\n" % BADABI)

@@ -479,7 +479,14 @@ sess_client_resume(struct session *s)
 	if (policy_fifo_drained(s))
 		return; /* a held DATA went on (and resumed reading if it may) */
 	if (s->client_eof) {
-		if (!policy_waiting(s)) /* else the gate or the vote resumes us when it is done */
+		/*
+		 * No read event will come after EOF, so process here; but not when
+		 * processing could not go on anyway: a gate or the vote resumes us
+		 * when it is done, client_write_cb when the replies drained. (This
+		 * is called from fifo_flush at the end of sess_client_process:
+		 * processing again without progress would recurse without end.)
+		 */
+		if (!policy_waiting(s) && evbuffer_get_length(bufferevent_get_output(s->cbev)) <= CLIENT_OUT_HIGH)
 			sess_client_process(s);
 		return;
 	}
@@ -569,6 +576,7 @@ sess_client_process(struct session *s)
 	s->in_process = false;
 	if (!(s->flags & SESS_F_CLOSING))
 		fifo_flush(s);
-	if (s->client_eof && s->nfifo == 0 && !policy_waiting(s) && !(s->flags & SESS_F_CLOSING))
-		sess_close(s, "lost connection");
+	if (s->client_eof && s->nfifo == 0 && !policy_waiting(s) && !(s->flags & SESS_F_CLOSING) &&
+	    evbuffer_get_length(bufferevent_get_input(s->cbev)) == 0)
+		sess_close(s, "lost connection"); /* everything the client sent is answered */
 }

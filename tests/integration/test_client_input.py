@@ -253,6 +253,44 @@ class BadInputBoundsTest(SluiceCase):
         self.assertEqual(rest, b"")
         return replies, peak
 
+    def test_half_close_after_a_flood_read_slowly_is_answered_in_full(self):
+        """300,000 pipelined HELPs and a QUIT, a half-close, and a client that
+        reads slowly: the EOF arrives while replies are backed up. Every
+        command is answered, then 221 (this used to recurse until sluice
+        crashed: a remote kill switch for the whole daemon)."""
+        n = 300000
+        fb, sl = self.start(env=self.small_quarantine())
+        c = self.session(sl, source="127.0.0.73")
+        mark = len(c.received)
+        err = []
+
+        def push():
+            try:
+                c.sock.sendall(b"HELP\r\n" * n + b"QUIT\r\n")
+                c.sock.shutdown(socket.SHUT_WR)
+            except OSError as e:  # pragma: no cover - reported below
+                err.append(e)
+        t = threading.Thread(target=push, daemon=True)
+        t.start()
+        time.sleep(0.5)                         # let the replies back up
+        got = bytearray(c.received[mark:])
+        c.sock.settimeout(10)
+        while True:
+            d = c.sock.recv(65536)
+            if not d:
+                break
+            got += d
+            time.sleep(0.002)
+        t.join(10)
+        self.assertEqual(err, [])
+        replies, rest = parse_replies(bytes(got))
+        self.assertEqual(rest, b"")
+        self.assertEqual(len(replies), n + 1)
+        self.assertEqual({r.code for r in replies[:n]}, {214})
+        self.assertEqual(str(replies[-1]), "221 2.0.0 Bye")
+        self.assertTrue(sl.running())
+        sl.wait_event("conn.close", client="127.0.0.73", result="quit")
+
     def test_300_lines_of_100k_each_bounded(self):
         n = 300                                      # 30 MB of over-long lines
         fb, sl = self.start(limits={"errors": 1000}, env=self.small_quarantine())

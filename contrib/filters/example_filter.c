@@ -127,6 +127,20 @@ example_report(void *ctx, const struct sl_report *w)
 	w->str(w->ctx, "rule", e->rule);
 }
 
+/* example_refuse - a 550 5.7.1 verdict with e->text, and its evidence */
+static void
+example_refuse(struct example_sess *e, struct sl_verdict *v, const char *rule, const char *why)
+{
+	e->rule = rule;
+	v->action = SL_ACT_REJECT;
+	v->code = 550;
+	v->enh = "5.7.1";
+	v->text = e->text;
+	v->why = why;
+	v->report = example_report;
+	v->report_ctx = e;
+}
+
 /* example_hook - see filter.h */
 static enum sl_hook_rc
 example_hook(void *ctx, enum sl_stage st, struct sl_verdict *v)
@@ -139,14 +153,7 @@ example_hook(void *ctx, enum sl_stage st, struct sl_verdict *v)
 		return SL_HOOK_PENDING; /* and never resume: the chain's hook_timeout must save the session */
 	if ((int)st == e->c->reject_at) {
 		snprintf(e->text, sizeof(e->text), "Refused by the example filter (reject_at)");
-		e->rule = "reject_at";
-		v->action = SL_ACT_REJECT;
-		v->code = 550;
-		v->enh = "5.7.1";
-		v->text = e->text;
-		v->why = "reject_at";
-		v->report = example_report;
-		v->report_ctx = e;
+		example_refuse(e, v, "reject_at", "reject_at");
 		return SL_HOOK_CONTINUE;
 	}
 	if (st == SL_STAGE_HELO && e->ss->helo != NULL) {
@@ -154,14 +161,7 @@ example_hook(void *ctx, enum sl_stage st, struct sl_verdict *v)
 		fact_set_str(e->ss->facts, "example.helo", e->helo);
 		if (e->c->reject_helo[0] != '\0' && strcmp(e->helo, e->c->reject_helo) == 0) {
 			snprintf(e->text, sizeof(e->text), "HELO %s refused by the example filter", e->helo);
-			e->rule = "reject_helo";
-			v->action = SL_ACT_REJECT;
-			v->code = 550;
-			v->enh = "5.7.1";
-			v->text = e->text;
-			v->why = "helo";
-			v->report = example_report;
-			v->report_ctx = e;
+			example_refuse(e, v, "reject_helo", "helo");
 		}
 	}
 	return SL_HOOK_CONTINUE;

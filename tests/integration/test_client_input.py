@@ -41,6 +41,23 @@ def lenient_commands(raw):
 
 
 # ------------------------------------------------------------- commands
+def push_in_background(c, payload, half_close=False):
+    """Send payload from a thread (sluice may stop reading until we read);
+    returns the thread and the list its OSError, if any, lands in."""
+    err = []
+
+    def push():
+        try:
+            c.sock.sendall(payload)
+            if half_close:
+                c.sock.shutdown(socket.SHUT_WR)
+        except OSError as e:  # pragma: no cover - reported by the caller
+            err.append(e)
+    t = threading.Thread(target=push, daemon=True)
+    t.start()
+    return t, err
+
+
 class CommandInputTest(SluiceCase):
 
     def test_commands_split_byte_by_byte(self):
@@ -160,16 +177,7 @@ class CommandInputTest(SluiceCase):
         fb, sl = self.start()
         c = self.session(sl)
         c_mark = len(c.received)
-        payload = b"NOOP\r\n" * n + b"QUIT\r\n"
-        err = []
-
-        def push():
-            try:
-                c.sock.sendall(payload)
-            except OSError as e:  # pragma: no cover - reported below
-                err.append(e)
-        t = threading.Thread(target=push, daemon=True)
-        t.start()
+        t, err = push_in_background(c, b"NOOP\r\n" * n + b"QUIT\r\n")
         # read raw until the close, parse once (RawClient.read_reply re-parses
         # its whole buffer per reply: quadratic for 10,000 replies)
         self.assertTrue(c.wait_closed(60), "sluice did not close after QUIT")
@@ -232,15 +240,7 @@ class BadInputBoundsTest(SluiceCase):
     def flood(self, c, sl, payload):
         """Send payload in a thread; sample sluice's RSS until the close. Returns (replies, peak KiB)."""
         mark = len(c.received)
-        err = []
-
-        def push():
-            try:
-                c.sock.sendall(payload)
-            except OSError as e:  # pragma: no cover - reported below
-                err.append(e)
-        t = threading.Thread(target=push, daemon=True)
-        t.start()
+        t, err = push_in_background(c, payload)
         peak = 0
         deadline = time.monotonic() + 60
         while not c.eof and time.monotonic() < deadline:
@@ -262,16 +262,7 @@ class BadInputBoundsTest(SluiceCase):
         fb, sl = self.start(env=self.small_quarantine())
         c = self.session(sl, source="127.0.0.73")
         mark = len(c.received)
-        err = []
-
-        def push():
-            try:
-                c.sock.sendall(b"HELP\r\n" * n + b"QUIT\r\n")
-                c.sock.shutdown(socket.SHUT_WR)
-            except OSError as e:  # pragma: no cover - reported below
-                err.append(e)
-        t = threading.Thread(target=push, daemon=True)
-        t.start()
+        t, err = push_in_background(c, b"HELP\r\n" * n + b"QUIT\r\n", half_close=True)
         time.sleep(0.5)                         # let the replies back up
         got = bytearray(c.received[mark:])
         c.sock.settimeout(10)

@@ -31,6 +31,16 @@ class PluginTest(SluiceCase):
                    what="the message body at the backend")
         time.sleep(0.1)
 
+    def in_data(self, head, *body, source="127.0.0.5"):
+        """The plugin configured, a session up to DATA's 354; returns fb, sl, client, Message-ID, message."""
+        fb, sl = self.start_plugin(head, *body)
+        c = self.session(sl, source=source)
+        mid, msg = make_message(to="alice@example.test")
+        for cmd in ("MAIL FROM:<a@client.test>", "RCPT TO:<alice@example.test>"):
+            c.cmd(cmd, expect=250)
+        c.cmd("DATA", expect=354)
+        return fb, sl, c, mid, msg
+
     def start_plugin(self, head, *body):
         return self.start(extra=["plugin %s" % PLUGIN, head + " {"] + ["  " + b for b in body] + ["}"])
 
@@ -82,12 +92,7 @@ class PluginTest(SluiceCase):
     def test_final_dot_waits_for_the_end_of_data_vote(self):
         """A filter hooking eod: the backend gets the final dot only after the
         vote; a command pipelined after the dot waits too, and is answered after."""
-        fb, sl = self.start_plugin("example hook_timeout 800ms", "hang_at eod")    # on_error skip
-        c = self.session(sl)
-        mid, msg = make_message(to="alice@example.test")
-        for cmd in ("MAIL FROM:<a@client.test>", "RCPT TO:<alice@example.test>"):
-            c.cmd(cmd, expect=250)
-        c.cmd("DATA", expect=354)
+        fb, sl, c, mid, msg = self.in_data("example hook_timeout 800ms", "hang_at eod")    # on_error skip
         t0 = time.monotonic()
         c.send(dot_stuff(msg) + b".\r\nNOOP\r\n")
         self.assertEqual(c.read_available(0.4), b"")              # no reply while the vote runs
@@ -120,12 +125,7 @@ class PluginTest(SluiceCase):
     def test_backend_lost_during_the_end_of_data_vote_is_451(self):
         """The backend hangs up while the filters still vote: the client gets
         451 (never 250), even though the vote then passes."""
-        fb, sl = self.start_plugin("example hook_timeout 1s", "hang_at eod")        # on_error skip
-        c = self.session(sl)
-        mid, msg = make_message(to="alice@example.test")
-        for cmd in ("MAIL FROM:<a@client.test>", "RCPT TO:<alice@example.test>"):
-            c.cmd(cmd, expect=250)
-        c.cmd("DATA", expect=354)
+        fb, sl, c, mid, msg = self.in_data("example hook_timeout 1s", "hang_at eod")        # on_error skip
         c.send(dot_stuff(msg) + b".\r\n")
         self.body_at_backend(fb, msg)
         fb.connections[0]._close(reason="test")                   # gone before the dot
@@ -141,12 +141,7 @@ class PluginTest(SluiceCase):
         its message is complete, so it goes on as without a vote (Postfix
         commits what it has the dot of); a client gone before its dot
         commits nothing (test_client_input, test_postfix_relay)."""
-        fb, sl = self.start_plugin("example hook_timeout 1s", "hang_at eod")        # on_error skip
-        c = self.session(sl, source="127.0.0.51")
-        mid, msg = make_message(to="alice@example.test")
-        for cmd in ("MAIL FROM:<a@client.test>", "RCPT TO:<alice@example.test>"):
-            c.cmd(cmd, expect=250)
-        c.cmd("DATA", expect=354)
+        fb, sl, c, mid, msg = self.in_data("example hook_timeout 1s", "hang_at eod", source="127.0.0.51")
         c.send(dot_stuff(msg) + b".\r\n")
         self.body_at_backend(fb, msg)
         c.close()
@@ -160,12 +155,7 @@ class PluginTest(SluiceCase):
     def test_half_close_after_the_dot_waits_for_the_vote(self):
         """'.', QUIT, then a half-close (nc -N, scripts) while the vote runs:
         the mail is delivered and both replies come back before the close."""
-        fb, sl = self.start_plugin("example hook_timeout 800ms", "hang_at eod")    # on_error skip
-        c = self.session(sl)
-        mid, msg = make_message(to="alice@example.test")
-        for cmd in ("MAIL FROM:<a@client.test>", "RCPT TO:<alice@example.test>"):
-            c.cmd(cmd, expect=250)
-        c.cmd("DATA", expect=354)
+        fb, sl, c, mid, msg = self.in_data("example hook_timeout 800ms", "hang_at eod")    # on_error skip
         c.send(dot_stuff(msg) + b".\r\nQUIT\r\n")
         c.sock.shutdown(socket.SHUT_WR)
         replies = self.read_until_closed(c, timeout=10)

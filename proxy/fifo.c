@@ -174,7 +174,7 @@ fifo_flush(struct session *s)
 	if (s->nfifo == 0 && !(s->flags & SESS_F_CLOSING)) {
 		if (s->client_eof && !s->in_process && !policy_waiting(s) &&
 		    evbuffer_get_length(bufferevent_get_input(s->cbev)) == 0)
-			sess_close(s, "lost connection");
+			sess_close(s, s->state == ST_DATA ? "lost connection in DATA" : "lost connection");
 		else
 			sess_client_resume(s);
 	}

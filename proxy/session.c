@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -118,10 +119,15 @@ client_event_cb(struct bufferevent *bev, short what, void *arg)
 		}
 		return;
 	}
-	if ((what & BEV_EVENT_EOF) && (s->state != ST_DATA || policy_waiting(s)) &&
-	    (s->nfifo > 0 || policy_waiting(s) || evbuffer_get_length(bufferevent_get_input(bev)) > 0)) {
-		/* a half-close after pipelined commands (or a final dot still at
-		 * the vote): answer them, then close */
+	if ((what & BEV_EVENT_EOF) &&
+	    (s->nfifo > 0 || policy_waiting(s) || evbuffer_get_length(bufferevent_get_input(bev)) > 0) &&
+	    (s->state != ST_DATA || policy_waiting(s) || evbuffer_get_length(bufferevent_get_input(bev)) > 0)) {
+		/*
+		 * A half-close after pipelined commands, or a final dot still at the
+		 * vote: answer them, then close. In DATA too while the client's last
+		 * bytes are unread (the EOF can be seen before the read callback that
+		 * would have taken them): they may hold the final dot.
+		 */
 		s->client_eof = true;
 		sess_client_process(s);
 		return;
@@ -326,6 +332,30 @@ sess_log_summary(struct session *s, const char *reason)
 	logrec_emit(&r);
 }
 
+/*
+ * client_linger - the client may still be sending (pipelined input left, or
+ * a close that was not its QUIT): hand the socket to linger.h, which closes
+ * it with a FIN after the last reply instead of an RST. true: handed over.
+ */
+static bool
+client_linger(struct session *s)
+{
+	int fd = s->cbev != NULL ? bufferevent_getfd(s->cbev) : -1;
+	int n = 0;
+
+	if (fd < 0 || s->tls || s->client_eof)
+		return false;
+	if (evbuffer_get_length(bufferevent_get_input(s->cbev)) == 0 &&
+	    ((s->close_reason != NULL && strcmp(s->close_reason, "quit") == 0) ||
+		ioctl(fd, FIONREAD, &n) < 0 || n == 0))
+		return false;
+	io_rd_free(s->crd); /* its event on fd goes first */
+	s->crd = NULL;
+	bufferevent_setfd(s->cbev, -1); /* the bufferevent lets go of fd */
+	linger_close(&s->w->lingers, &s->w->nlingers, s->w->base, fd);
+	return true;
+}
+
 /* free_later_cb - the deferred free (never inside our own callbacks) */
 static void
 free_later_cb(evutil_socket_t fd, short what, void *arg)
@@ -343,6 +373,7 @@ free_later_cb(evutil_socket_t fd, short what, void *arg)
 	reply_parser_release(&s->brep);
 	if (s->bcork != NULL)
 		evbuffer_free(s->bcork);
+	client_linger(s);
 	io_rd_free(s->crd);
 	if (s->cbev != NULL)
 		bufferevent_free(s->cbev);
@@ -398,6 +429,8 @@ sess_close(struct session *s, const char *reason)
 	if (s->flags & SESS_F_CLOSING)
 		return;
 	s->flags |= SESS_F_CLOSING;
+	if (s->close_reason == NULL)
+		s->close_reason = reason;
 	if (s->state == ST_DATA) {
 		struct logrec r;
 
@@ -577,6 +610,6 @@ sess_client_process(struct session *s)
 	if (!(s->flags & SESS_F_CLOSING))
 		fifo_flush(s);
 	if (s->client_eof && s->nfifo == 0 && !policy_waiting(s) && !(s->flags & SESS_F_CLOSING) &&
-	    evbuffer_get_length(bufferevent_get_input(s->cbev)) == 0)
-		sess_close(s, "lost connection"); /* everything the client sent is answered */
+	    evbuffer_get_length(bufferevent_get_input(s->cbev)) == 0) /* everything it sent is answered */
+		sess_close(s, s->state == ST_DATA ? "lost connection in DATA" : "lost connection");
 }

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <sys/queue.h>
 
+#include "linger.h"
 #include "pool.h"
 #include "session-t.h"
 
@@ -51,6 +52,8 @@ struct worker {
 	bool caps_pipelining;
 	bool caps_xclient;
 	unsigned caps_xattrs;
+	struct linger_list lingers;     /* owned: closed clients still draining (linger.h) */
+	unsigned nlingers;
 	struct dns *dns;                /* owned: the resolver (made on first use) */
 	bool dns_failed;                /* ... and making it failed (logged once) */
 };

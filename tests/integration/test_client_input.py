@@ -282,6 +282,45 @@ class BadInputBoundsTest(SluiceCase):
         self.assertTrue(sl.running())
         sl.wait_event("conn.close", client="127.0.0.73", result="quit")
 
+    def test_close_with_unread_input_ends_in_fin_not_reset(self):
+        """Too many errors with more input pipelined behind them: sluice
+        closes with a FIN after its 421 and drains the rest, so the client
+        reads every reply and a clean end of stream, not ECONNRESET (some
+        client stacks drop received replies on a reset)."""
+        fb, sl = self.start(limits={"errors": 3})
+        c = self.session(sl, source="127.0.0.74")
+        mark = len(c.received)
+        t, err = push_in_background(c, b"FOO\r\n" * 3 + b"NOOP\r\n" * 30000)
+        time.sleep(0.5)                                  # sluice has closed by now
+        got = bytearray(c.received[mark:])
+        c.sock.settimeout(5)
+        while True:
+            d = c.sock.recv(65536)                       # ConnectionResetError would fail the test
+            if not d:
+                break
+            got += d
+        t.join(10)
+        self.assertEqual(err, [])
+        replies, rest = parse_replies(bytes(got))
+        self.assertEqual(([r.code for r in replies], rest), ([502, 502, 421], b""))
+        sl.wait_event("conn.close", client="127.0.0.74", result="too many errors")
+
+    def test_client_that_keeps_sending_after_the_close_is_cut_off(self):
+        """The drain after the FIN is bounded: a client that sends on and on
+        is reset after about 2 s, and sluice serves others meanwhile."""
+        fb, sl = self.start(limits={"errors": 1})
+        c = self.session(sl, source="127.0.0.75")
+        c.send(b"FOO\r\n")
+        self.assertEqual(c.read_reply().code, 421)
+        t0 = time.monotonic()
+        c.sock.settimeout(5)
+        with self.assertRaises(OSError):                 # EPIPE or ECONNRESET once sluice gives up
+            while time.monotonic() - t0 < 10:
+                c.sock.send(b"NOOP\r\n" * 100)
+                time.sleep(0.01)
+        self.assertLess(time.monotonic() - t0, 4)                  # LINGER_MS is 2 s
+        self.session(sl, source="127.0.0.76").cmd("NOOP", expect=250)
+
     def test_300_lines_of_100k_each_bounded(self):
         n = 300                                      # 30 MB of over-long lines
         fb, sl = self.start(limits={"errors": 1000}, env=self.small_quarantine())

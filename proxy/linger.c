@@ -12,8 +12,7 @@
 
 struct linger_sock {
 	TAILQ_ENTRY(linger_sock) link;
-	struct linger_list *list; /* weak: the worker's */
-	unsigned *n;              /* weak: the worker's count */
+	struct linger_set *set;   /* weak: the worker's */
 	struct event *ev;         /* owned */
 	int fd;                   /* owned */
 	size_t left;              /* bytes still accepted before giving up */
@@ -24,8 +23,8 @@ struct linger_sock {
 static void
 linger_end(struct linger_sock *g)
 {
-	TAILQ_REMOVE(g->list, g, link);
-	(*g->n)--;
+	TAILQ_REMOVE(&g->set->socks, g, link);
+	g->set->n--;
 	event_free(g->ev);
 	close(g->fd);
 	free(g);
@@ -58,10 +57,10 @@ linger_cb(evutil_socket_t fd, short what, void *arg)
 
 /* linger_close - see linger.h */
 void
-linger_close(struct linger_list *l, unsigned *n, struct event_base *base, int fd)
+linger_close(struct linger_set *set, struct event_base *base, int fd)
 {
 	struct timeval tv = tv_ms(LINGER_MS);
-	struct linger_sock *g = *n < LINGER_MAX ? calloc(1, sizeof(*g)) : NULL;
+	struct linger_sock *g = set->n < LINGER_MAX ? calloc(1, sizeof(*g)) : NULL;
 
 	if (g == NULL || shutdown(fd, SHUT_WR) < 0 ||
 	    (g->ev = event_new(base, fd, EV_READ | EV_PERSIST, linger_cb, g)) == NULL ||
@@ -75,17 +74,15 @@ linger_close(struct linger_list *l, unsigned *n, struct event_base *base, int fd
 	g->fd = fd;
 	g->left = LINGER_BYTES;
 	g->deadline = clock_mono_ms() + LINGER_MS;
-	g->list = l;
-	g->n = n;
-	TAILQ_INSERT_TAIL(l, g, link);
-	(*n)++;
+	g->set = set;
+	TAILQ_INSERT_TAIL(&set->socks, g, link);
+	set->n++;
 }
 
 /* linger_flush - see linger.h */
 void
-linger_flush(struct linger_list *l, unsigned *n)
+linger_flush(struct linger_set *set)
 {
-	while (!TAILQ_EMPTY(l))
-		linger_end(TAILQ_FIRST(l));
-	*n = 0;
+	while (!TAILQ_EMPTY(&set->socks))
+		linger_end(TAILQ_FIRST(&set->socks));
 }

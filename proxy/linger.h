@@ -8,7 +8,12 @@
 struct event_base;
 
 struct linger_sock;
-TAILQ_HEAD(linger_list, linger_sock);
+
+/* a worker's lingering sockets */
+struct linger_set {
+	TAILQ_HEAD(, linger_sock) socks;
+	unsigned n;
+};
 
 /*
  * Closing a TCP socket with unread input makes the kernel answer with RST
@@ -24,8 +29,8 @@ TAILQ_HEAD(linger_list, linger_sock);
 #define LINGER_MAX   256
 
 /* linger_close - take fd (output already flushed) and close it gracefully */
-void linger_close(struct linger_list *l, unsigned *n, struct event_base *base, int fd);
+void linger_close(struct linger_set *set, struct event_base *base, int fd);
 /* linger_flush - close every lingering socket now (the worker ends) */
-void linger_flush(struct linger_list *l, unsigned *n);
+void linger_flush(struct linger_set *set);
 
 #endif

@@ -119,9 +119,8 @@ client_event_cb(struct bufferevent *bev, short what, void *arg)
 		}
 		return;
 	}
-	if ((what & BEV_EVENT_EOF) &&
-	    (s->nfifo > 0 || policy_waiting(s) || evbuffer_get_length(bufferevent_get_input(bev)) > 0) &&
-	    (s->state != ST_DATA || policy_waiting(s) || evbuffer_get_length(bufferevent_get_input(bev)) > 0)) {
+	if ((what & BEV_EVENT_EOF) && (evbuffer_get_length(bufferevent_get_input(bev)) > 0 || policy_waiting(s) ||
+	    (s->nfifo > 0 && s->state != ST_DATA))) {
 		/*
 		 * A half-close after pipelined commands, or a final dot still at the
 		 * vote: answer them, then close. In DATA too while the client's last
@@ -335,25 +334,24 @@ sess_log_summary(struct session *s, const char *reason)
 /*
  * client_linger - the client may still be sending (pipelined input left, or
  * a close that was not its QUIT): hand the socket to linger.h, which closes
- * it with a FIN after the last reply instead of an RST. true: handed over.
+ * it with a FIN after the last reply instead of an RST.
  */
-static bool
+static void
 client_linger(struct session *s)
 {
 	int fd = s->cbev != NULL ? bufferevent_getfd(s->cbev) : -1;
 	int n = 0;
 
 	if (fd < 0 || s->tls || s->client_eof)
-		return false;
+		return;
 	if (evbuffer_get_length(bufferevent_get_input(s->cbev)) == 0 &&
 	    ((s->close_reason != NULL && strcmp(s->close_reason, "quit") == 0) ||
 		ioctl(fd, FIONREAD, &n) < 0 || n == 0))
-		return false;
+		return;
 	io_rd_free(s->crd); /* its event on fd goes first */
 	s->crd = NULL;
 	bufferevent_setfd(s->cbev, -1); /* the bufferevent lets go of fd */
-	linger_close(&s->w->lingers, &s->w->nlingers, s->w->base, fd);
-	return true;
+	linger_close(&s->w->lingers, s->w->base, fd);
 }
 
 /* free_later_cb - the deferred free (never inside our own callbacks) */

@@ -133,7 +133,7 @@ worker_new(int id, const struct config *cfg, char *err, size_t errsz)
 		return NULL;
 	}
 	w->id = id;
-	TAILQ_INIT(&w->lingers);
+	TAILQ_INIT(&w->lingers.socks);
 	TAILQ_INIT(&w->sessions);
 	TAILQ_INIT(&w->pool);
 	atomic_init(&w->cmd, WCMD_NONE);
@@ -236,7 +236,7 @@ worker_free_(struct worker *w)
 		return;
 	worker_stop_listening(w);
 	pool_flush(w);
-	linger_flush(&w->lingers, &w->nlingers);
+	linger_flush(&w->lingers);
 	dns_free_(w->dns);
 	if (w->ev_ctl != NULL)
 		event_free(w->ev_ctl);

@@ -52,8 +52,7 @@ struct worker {
 	bool caps_pipelining;
 	bool caps_xclient;
 	unsigned caps_xattrs;
-	struct linger_list lingers;     /* owned: closed clients still draining (linger.h) */
-	unsigned nlingers;
+	struct linger_set lingers;      /* owned: closed clients still draining (linger.h) */
 	struct dns *dns;                /* owned: the resolver (made on first use) */
 	bool dns_failed;                /* ... and making it failed (logged once) */
 };
